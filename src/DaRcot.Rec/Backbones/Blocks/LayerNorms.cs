@@ -1,0 +1,65 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Backbones.Blocks;
+
+/// <summary>Restormer's layer-norm flavours (official <c>LayerNorm_type</c>).</summary>
+public enum LayerNormType
+{
+    /// <summary>(v − mean)/σ·w + b: a standard LayerNorm over channels at each pixel.</summary>
+    WithBias,
+    /// <summary>v/σ·w: the variance is still taken around the mean, but the mean is not subtracted; no bias.</summary>
+    BiasFree,
+}
+
+/// <summary>
+/// The parameters of a Restormer layer norm (official <c>WithBias_LayerNorm</c>/<c>BiasFree_LayerNorm</c>, the
+/// <c>body</c> of <see cref="RestormerLayerNorm"/>). Normalises over channels (dim 1) at every pixel, eps 1e-5,
+/// population variance.
+/// </summary>
+public sealed class ChannelLayerNormBody : nn.Module<Tensor, Tensor>
+{
+    private readonly bool _withBias;
+    private readonly Parameter weight;
+    private readonly Parameter? bias;
+
+    /// <summary>Creates the body for <paramref name="channels"/> channels.</summary>
+    public ChannelLayerNormBody(long channels, LayerNormType type) : base(type == LayerNormType.WithBias ? "WithBias_LayerNorm" : "BiasFree_LayerNorm")
+    {
+        _withBias = type == LayerNormType.WithBias;
+        weight = new Parameter(ones(channels));
+        if (_withBias) bias = new Parameter(zeros(channels));
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var c = x.shape[1];
+        var w = weight.view(1, c, 1, 1);
+        var variance = x.var(1, unbiased: false, keepdim: true);
+        var inv = (variance + 1e-5).rsqrt();
+        Tensor y = _withBias
+            ? (x - x.mean(new long[] { 1 }, keepdim: true)) * inv * w + bias!.view(1, c, 1, 1)
+            : x * inv * w;
+        return y.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Restormer's <c>LayerNorm</c> wrapper; its only child is <c>body</c> (keys <c>body.weight</c>, <c>body.bias</c>).</summary>
+public sealed class RestormerLayerNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly ChannelLayerNormBody body;
+
+    /// <summary>Creates the norm for <paramref name="channels"/> channels.</summary>
+    public RestormerLayerNorm(long channels, LayerNormType type) : base("LayerNorm")
+    {
+        body = new ChannelLayerNormBody(channels, type);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x) => body.forward(x);
+}

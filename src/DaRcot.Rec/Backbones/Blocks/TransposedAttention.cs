@@ -1,0 +1,45 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Backbones.Blocks;
+
+/// <summary>
+/// Restormer's multi-Dconv head transposed attention (MDTA, official <c>Attention</c>): attention between
+/// channels (C/h × C/h per head) instead of pixels, so its cost is linear in the image size.
+/// </summary>
+public sealed class TransposedAttention : nn.Module<Tensor, Tensor>
+{
+    private readonly long _heads;
+    private readonly Parameter temperature;
+    private readonly Conv2d qkv;
+    private readonly Conv2d qkv_dwconv;
+    private readonly Conv2d project_out;
+
+    /// <summary>Creates MDTA on <paramref name="dim"/> channels split into <paramref name="heads"/> consecutive groups.</summary>
+    public TransposedAttention(long dim, long heads, bool bias) : base("Attention")
+    {
+        _heads = heads;
+        // One learnable scale per head, shape (h,1,1) as in the official checkpoints.
+        temperature = new Parameter(ones(heads, 1, 1));
+        qkv = nn.Conv2d(dim, dim * 3, 1, bias: bias);
+        qkv_dwconv = nn.Conv2d(dim * 3, dim * 3, 3, padding: 1, groups: dim * 3, bias: bias);
+        project_out = nn.Conv2d(dim, dim, 1, bias: bias);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
+        var parts = qkv_dwconv.forward(qkv.forward(x)).chunk(3, 1);
+        Tensor Heads(Tensor t) => t.reshape(b, _heads, c / _heads, h * w);
+        var q = nn.functional.normalize(Heads(parts[0]), p: 2, dim: -1, eps: 1e-12);
+        var k = nn.functional.normalize(Heads(parts[1]), p: 2, dim: -1, eps: 1e-12);
+        var v = Heads(parts[2]);
+        var attn = (q.matmul(k.transpose(-2, -1)) * temperature).softmax(-1);
+        var result = project_out.forward(attn.matmul(v).reshape(b, c, h, w));
+        return result.MoveToOuterDisposeScope();
+    }
+}
