@@ -1,0 +1,111 @@
+using DaRcot.Rec.Imaging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Data.Samplers;
+
+/// <summary>A decoded image kept in managed memory: planar float32 values in [0,1].</summary>
+/// <param name="Data">C·H·W values, channel-major.</param>
+/// <param name="Channels">C.</param>
+/// <param name="Height">H.</param>
+/// <param name="Width">W.</param>
+public sealed record DecodedImage(float[] Data, int Channels, int Height, int Width)
+{
+    /// <summary>A new CPU tensor <c>[C,H,W]</c> with a copy of the values.</summary>
+    public Tensor ToTensor() => torch.tensor(Data, new long[] { Channels, Height, Width }, dtype: ScalarType.Float32);
+
+    /// <summary>Copies a <c>[1,C,H,W]</c> or <c>[C,H,W]</c> tensor into managed memory.</summary>
+    public static DecodedImage FromTensor(Tensor image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        using var scope = torch.NewDisposeScope();
+        var x = image.dim() == 4 ? image.squeeze(0) : image;
+        var data = x.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        return new DecodedImage(data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2]);
+    }
+}
+
+/// <summary>
+/// A thread-safe, bounded least-recently-used cache of decoded images, so that repeated sources (the official lists
+/// repeat Rain100L ×360) are decoded once while memory stays bounded.
+/// </summary>
+/// <remarks>
+/// Images are held as managed arrays, not tensors, so no native memory or dispose scope is tied to the cache and any
+/// thread may read them. Two threads missing the same key at once may both decode it; the result is the same.
+/// Decode errors (<see cref="Errors.ImageDecodeException"/>, naming the file) propagate to the caller and nothing is cached.
+/// </remarks>
+public sealed class ImageCache
+{
+    private readonly Func<string, DecodedImage> _load;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, LinkedListNode<(string Key, DecodedImage Image)>> _map = new(StringComparer.Ordinal);
+    private readonly LinkedList<(string Key, DecodedImage Image)> _order = new();
+    private long _bytes;
+
+    /// <summary>Creates the cache.</summary>
+    /// <param name="capacity">Most images kept (0 disables caching).</param>
+    /// <param name="maxBytes">Most bytes of pixel data kept (default 1 GiB).</param>
+    /// <param name="load">Decoder; default <see cref="ImageTensor.Load"/> in RGB.</param>
+    public ImageCache(int capacity = 256, long maxBytes = 1L << 30, Func<string, DecodedImage>? load = null)
+    {
+        if (capacity < 0) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "capacity must be >= 0.");
+        if (maxBytes < 0) throw new ArgumentOutOfRangeException(nameof(maxBytes), maxBytes, "maxBytes must be >= 0.");
+        Capacity = capacity;
+        MaxBytes = maxBytes;
+        _load = load ?? LoadRgb;
+    }
+
+    /// <summary>Most images kept.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Most bytes kept.</summary>
+    public long MaxBytes { get; }
+
+    /// <summary>Images currently cached.</summary>
+    public int Count { get { lock (_gate) return _map.Count; } }
+
+    /// <summary>Decodes performed so far (cache misses).</summary>
+    public int Loads => _loads;
+
+    private int _loads;
+
+    /// <summary>The decoded image at <paramref name="path"/>, from the cache when present.</summary>
+    /// <exception cref="Errors.ImageDecodeException">The file cannot be decoded (from the loader).</exception>
+    public DecodedImage Get(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        lock (_gate)
+        {
+            if (_map.TryGetValue(path, out var node))
+            {
+                _order.Remove(node);
+                _order.AddFirst(node);
+                return node.Value.Image;
+            }
+        }
+        var image = _load(path);
+        Interlocked.Increment(ref _loads);
+        long size = (long)image.Data.Length * sizeof(float);
+        if (Capacity == 0 || size > MaxBytes) return image;
+        lock (_gate)
+        {
+            if (_map.ContainsKey(path)) return image;
+            _map[path] = _order.AddFirst((path, image));
+            _bytes += size;
+            while (_map.Count > Capacity || _bytes > MaxBytes)
+            {
+                var last = _order.Last!;
+                _order.RemoveLast();
+                _map.Remove(last.Value.Key);
+                _bytes -= (long)last.Value.Image.Data.Length * sizeof(float);
+            }
+        }
+        return image;
+    }
+
+    private static DecodedImage LoadRgb(string path)
+    {
+        using var t = ImageTensor.Load(path);
+        return DecodedImage.FromTensor(t);
+    }
+}

@@ -1,0 +1,275 @@
+using System.Threading.Channels;
+using DaRcot.Rec.Data.Datasets;
+using DaRcot.Rec.Errors;
+using DaRcot.Rec.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Data.Samplers;
+
+/// <summary>Options of <see cref="StreamingBatchSource"/>.</summary>
+public sealed record StreamingBatchOptions
+{
+    /// <summary>Samples per batch (official README: 2).</summary>
+    public int BatchSize { get; init; } = 2;
+
+    /// <summary>Square patch side (official: 128).</summary>
+    public int PatchSize { get; init; } = 128;
+
+    /// <summary>Images are first centre-cropped to multiples of this (official: 16; 1 = off).</summary>
+    public int CropBase { get; init; } = 16;
+
+    /// <summary>Base seed of all randomness (sampling, crops, augmentation, synthesis).</summary>
+    public long Seed { get; init; }
+
+    /// <summary>Flip/rotation policy (official: a mode from 1..7).</summary>
+    public AugmentationPolicy Augmentation { get; init; } = AugmentationPolicy.OfficialNoIdentity;
+
+    /// <summary>Shuffled passes (official) or weighted task draws.</summary>
+    public SamplingMode Mode { get; init; } = SamplingMode.ShuffledEpoch;
+
+    /// <summary>Task weights for <see cref="SamplingMode.Weighted"/> (null = proportional to item counts).</summary>
+    public IReadOnlyDictionary<int, double>? TaskWeights { get; init; }
+
+    /// <summary>Samples per epoch; 0 = the number of items.</summary>
+    public int SamplesPerEpoch { get; init; }
+
+    /// <summary>Drop the last partial batch (official: false).</summary>
+    public bool DropLast { get; init; }
+
+    /// <summary>Targets from different images of the same task (see <see cref="MultiTaskSampler"/>).</summary>
+    public bool Unpaired { get; init; }
+
+    /// <summary>Batches prepared ahead on a background thread (0 = build on the caller's thread).</summary>
+    public int PrefetchBatches { get; init; } = 2;
+
+    /// <summary>Threads decoding and cropping the samples of one batch.</summary>
+    public int Workers { get; init; } = 2;
+
+    /// <summary>Decoded images kept in the LRU cache.</summary>
+    public int CacheCapacity { get; init; } = 256;
+
+    /// <summary>Bytes of decoded pixels kept in the LRU cache.</summary>
+    public long CacheBytes { get; init; } = 1L << 30;
+}
+
+/// <summary>
+/// Streams training batches from disk: sampling (<see cref="MultiTaskSampler"/>), a bounded LRU cache of decoded images,
+/// the official preprocessing (centre crop to multiples of 16, one aligned random patch, one flip/rotation mode for
+/// both images, noise synthesised after augmentation), and a bounded prefetch channel filled off the training thread.
+/// </summary>
+/// <remarks>
+/// Determinism: each sample's randomness is derived from (seed, epoch, sample index) (<see cref="SampleSeed"/>), and
+/// batches are emitted in index order, so the same seed gives the same batches regardless of thread timing, and
+/// <c>GetBatches(epoch, startBatch)</c> yields exactly the tail of the full epoch.
+/// </remarks>
+public sealed class StreamingBatchSource : ITrainingBatchSource
+{
+    private readonly StreamingBatchOptions _options;
+    private readonly CancellationToken _cancellation;
+
+    /// <summary>Creates the source.</summary>
+    /// <param name="items">Training items (e.g. from <see cref="OfficialTrainLayout"/> or <see cref="CleanFolderDataset"/>).</param>
+    /// <param name="options">Options; defaults when null.</param>
+    /// <param name="cache">A shared image cache; a new one sized by the options when null.</param>
+    /// <param name="cancellationToken">Stops background loading.</param>
+    public StreamingBatchSource(IReadOnlyList<TrainingItem> items, StreamingBatchOptions? options = null, ImageCache? cache = null,
+        CancellationToken cancellationToken = default)
+    {
+        _options = options ?? new StreamingBatchOptions();
+        if (_options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.BatchSize, "BatchSize must be >= 1.");
+        if (_options.PatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.PatchSize, "PatchSize must be >= 1.");
+        if (_options.CropBase < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.CropBase, "CropBase must be >= 1.");
+        if (_options.PrefetchBatches < 0 || _options.Workers < 1) throw new ArgumentOutOfRangeException(nameof(options), "PrefetchBatches must be >= 0 and Workers >= 1.");
+        Sampler = new MultiTaskSampler(items, _options.Mode, _options.TaskWeights, _options.Seed, _options.Unpaired);
+        Cache = cache ?? new ImageCache(_options.CacheCapacity, _options.CacheBytes);
+        _cancellation = cancellationToken;
+        SamplesPerEpoch = _options.SamplesPerEpoch > 0 ? _options.SamplesPerEpoch : items.Count;
+    }
+
+    /// <summary>The sampler.</summary>
+    public MultiTaskSampler Sampler { get; }
+
+    /// <summary>The decoded-image cache.</summary>
+    public ImageCache Cache { get; }
+
+    /// <summary>Samples per epoch.</summary>
+    public int SamplesPerEpoch { get; }
+
+    /// <inheritdoc/>
+    public int BatchesPerEpoch => _options.DropLast
+        ? SamplesPerEpoch / _options.BatchSize
+        : (SamplesPerEpoch + _options.BatchSize - 1) / _options.BatchSize;
+
+    /// <inheritdoc/>
+    public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0) => GetBatches(epoch, startBatch, CancellationToken.None);
+
+    /// <summary>The batches of <paramref name="epoch"/> from <paramref name="startBatch"/>, prefetched in the background.</summary>
+    /// <exception cref="ImageDecodeException">A file cannot be decoded (raised when the batch that needs it is reached).</exception>
+    public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch, CancellationToken cancellationToken)
+    {
+        if (startBatch < 0 || startBatch > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(startBatch), startBatch, $"must be within 0..{BatchesPerEpoch}.");
+        return _options.PrefetchBatches == 0 ? Synchronous(epoch, startBatch, cancellationToken) : Prefetched(epoch, startBatch, cancellationToken);
+    }
+
+    private IEnumerable<TrainingBatch> Synchronous(int epoch, int startBatch, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_cancellation, cancellationToken);
+        for (int b = startBatch; b < BatchesPerEpoch; b++)
+        {
+            linked.Token.ThrowIfCancellationRequested();
+            yield return BuildBatch(epoch, b);
+        }
+    }
+
+    private IEnumerable<TrainingBatch> Prefetched(int epoch, int startBatch, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_cancellation, cancellationToken);
+        var channel = Channel.CreateBounded<TrainingBatch>(new BoundedChannelOptions(_options.PrefetchBatches)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        var token = linked.Token;
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                for (int b = startBatch; b < BatchesPerEpoch; b++)
+                {
+                    token.ThrowIfCancellationRequested();
+                    var batch = BuildBatch(epoch, b);
+                    try { await channel.Writer.WriteAsync(batch, token).ConfigureAwait(false); }
+                    catch { batch.Dispose(); throw; }
+                }
+                channel.Writer.TryComplete();
+            }
+            catch (Exception ex)
+            {
+                channel.Writer.TryComplete(ex);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            while (channel.Reader.WaitToReadAsync(token).AsTask().GetAwaiter().GetResult())
+                while (channel.Reader.TryRead(out var batch))
+                    yield return batch;
+        }
+        finally
+        {
+            linked.Cancel();
+            try { producer.GetAwaiter().GetResult(); } catch (OperationCanceledException) { }
+            while (channel.Reader.TryRead(out var left)) left.Dispose();
+        }
+    }
+
+    /// <summary>Builds batch <paramref name="batchIndex"/> of <paramref name="epoch"/> on the calling thread (with
+    /// <see cref="StreamingBatchOptions.Workers"/> threads for its samples). The caller owns the result.</summary>
+    public TrainingBatch BuildBatch(int epoch, int batchIndex)
+    {
+        long first = (long)batchIndex * _options.BatchSize;
+        int count = (int)Math.Min(_options.BatchSize, SamplesPerEpoch - first);
+        if (count <= 0) throw new ArgumentOutOfRangeException(nameof(batchIndex), batchIndex, $"epoch has {BatchesPerEpoch} batches.");
+        var degraded = new Tensor[count];
+        var targets = new Tensor[count];
+        var tasks = new long[count];
+        try
+        {
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = _options.Workers, CancellationToken = _cancellation }, i =>
+            {
+                var (x, y, task) = BuildSample(epoch, first + i);
+                degraded[i] = x;
+                targets[i] = y;
+                tasks[i] = task;
+            });
+            using var scope = torch.NewDisposeScope();
+            var xb = torch.stack(degraded, 0);
+            var yb = torch.stack(targets, 0);
+            return new TrainingBatch(xb.MoveToOuterDisposeScope(), yb.MoveToOuterDisposeScope(), tasks);
+        }
+        catch (AggregateException ae) when (ae.InnerExceptions.Count == 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ae.InnerExceptions[0]).Throw();
+            throw;
+        }
+        finally
+        {
+            foreach (var t in degraded) t?.Dispose();
+            foreach (var t in targets) t?.Dispose();
+        }
+    }
+
+    /// <summary>Builds one sample (degraded [C,P,P], target [C,P,P], task id). Tensors are not in any dispose scope.</summary>
+    internal (Tensor Degraded, Tensor Target, int Task) BuildSample(int epoch, long index)
+    {
+        var draw = Sampler.Draw(epoch, index);
+        var item = Sampler.Items[draw.ItemIndex];
+        using var scope = torch.NewDisposeScope();
+        var random = SampleSeed.CreateRandom(_options.Seed, epoch, index, stream: 2);
+        var (input, clean) = CropAndAugment(item, random);
+        Tensor degraded = input ?? Synthesize(item, clean, epoch, index);
+        Tensor target = clean;
+        if (draw.TargetItemIndex != draw.ItemIndex)
+        {
+            var other = Sampler.Items[draw.TargetItemIndex];
+            var otherRandom = SampleSeed.CreateRandom(_options.Seed, epoch, index, stream: 4);
+            target = CropOne(other.TargetPath, otherRandom);
+        }
+        return (degraded.MoveToOuterDisposeScope(), target.MoveToOuterDisposeScope(), item.TaskId);
+    }
+
+    private Tensor Synthesize(TrainingItem item, Tensor cleanPatch, int epoch, long index)
+    {
+        var synthesis = item.Synthesis ?? throw new DaRcotException($"Training item '{item.TargetPath}' has neither a degraded image nor a synthesiser.");
+        using var generator = new torch.Generator(SampleSeed.Derive(_options.Seed, epoch, index, stream: 3), torch.CPU);
+        return synthesis.Apply(cleanPatch.unsqueeze(0), generator).squeeze(0);
+    }
+
+    private (Tensor? Input, Tensor Clean) CropAndAugment(TrainingItem item, Random random)
+    {
+        var clean = CentreCrop(Cache.Get(item.TargetPath).ToTensor());
+        Tensor? input = null;
+        if (item.InputPath is not null)
+        {
+            input = CentreCrop(Cache.Get(item.InputPath).ToTensor());
+            if (!input.shape.SequenceEqual(clean.shape))
+                throw new DaRcotException($"Degraded image '{item.InputPath}' is {Shape(input)} but its clean image '{item.TargetPath}' is {Shape(clean)}.");
+        }
+        var (top, left) = DrawCrop(clean, item.InputPath ?? item.TargetPath, random);
+        int mode = Augmentation.DrawMode(random, _options.Augmentation);
+        int p = _options.PatchSize;
+        clean = Augmentation.Apply(clean.narrow(1, top, p).narrow(2, left, p), mode);
+        if (input is not null) input = Augmentation.Apply(input.narrow(1, top, p).narrow(2, left, p), mode);
+        return (input, clean);
+    }
+
+    private Tensor CropOne(string path, Random random)
+    {
+        var image = CentreCrop(Cache.Get(path).ToTensor());
+        var (top, left) = DrawCrop(image, path, random);
+        int mode = Augmentation.DrawMode(random, _options.Augmentation);
+        int p = _options.PatchSize;
+        return Augmentation.Apply(image.narrow(1, top, p).narrow(2, left, p), mode);
+    }
+
+    private (int Top, int Left) DrawCrop(Tensor image, string path, Random random)
+    {
+        int h = (int)image.shape[1], w = (int)image.shape[2], p = _options.PatchSize;
+        if (h < p || w < p)
+            throw new DaRcotException($"Image '{path}' is {w}x{h} after cropping to multiples of {_options.CropBase}, smaller than the {p}x{p} patch.");
+        return (random.Next(h - p + 1), random.Next(w - p + 1));
+    }
+
+    /// <summary>Official <c>crop_img(base)</c>: drop (size mod base) pixels, half of them (rounded down) from the top/left.</summary>
+    private Tensor CentreCrop(Tensor chw)
+    {
+        int b = _options.CropBase;
+        if (b == 1) return chw;
+        long h = chw.shape[1], w = chw.shape[2];
+        long ch = h % b, cw = w % b;
+        return chw.narrow(1, ch / 2, h - ch).narrow(2, cw / 2, w - cw);
+    }
+
+    private static string Shape(Tensor t) => $"[{string.Join(",", t.shape)}]";
+}
