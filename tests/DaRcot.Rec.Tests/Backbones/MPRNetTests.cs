@@ -3,7 +3,9 @@ using System.Text.Json.Nodes;
 using DaRcot.Rec.Backbones;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Inference;
+using DaRcot.Rec.Models;
 using DaRcot.Rec.Tests.Infrastructure;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -39,6 +41,38 @@ public class MPRNetTests
             using var model = new MPRNet(config);
             Assert.Equal(counts[key]!.GetValue<long>(), model.parameters().Sum(p => p.numel()));
         }
+    }
+
+    [SkippableFact]
+    public void Presets_and_factory_build_the_official_MPRNets()
+    {
+        var counts = JsonNode.Parse(File.ReadAllText(Fixtures.Path("parity", "reference_param_counts.json")))!;
+        foreach (var (name, config, file, key) in new[]
+                 {
+                     ("mprnet-deblurring", MPRNetConfig.Deblurring, "Deblurring/pretrained_models/model_deblurring.pth", "MPRNet_deblur_default_params"),
+                     ("mprnet-denoising", MPRNetConfig.Denoising, "Denoising/pretrained_models/model_denoising.pth", "MPRNet_denoise_default_params"),
+                     ("mprnet-deraining", MPRNetConfig.Deraining, "Deraining/pretrained_models/model_deraining.pth", "MPRNet_derain_default_params"),
+                 })
+        {
+            var preset = Presets.Get(name);
+            Assert.Equal(("mprnet", "state_dict", file, PadMode.Reflect), (preset.Arch, preset.ContainerKey, preset.FileName, preset.Padding));
+            Assert.Equal(counts[key]!.GetValue<long>(), preset.ParamCount);
+            var (model, info) = preset.Create();
+            using (model)
+            {
+                var mpr = Assert.IsType<MPRNet>(model);
+                Assert.Equal(config, mpr.Config);
+                Assert.Equal(config, info.Config);
+                Assert.Equal((8, PadMode.Reflect, "state_dict", 3L, 3L), (info.SizeMultiple, info.PadMode, info.ContainerKey, info.InputChannels, info.OutputChannels));
+            }
+        }
+
+        var caseConfig = JsonNode.Parse(File.ReadAllText(Fixtures.Path("parity", "mprnet_tiny", "case.json")))!["config"]!.ToJsonString();
+        var (tiny, tinyInfo) = ModelFactory.Create("MPRNet", caseConfig);
+        using (tiny) Assert.Equal(Tiny, Assert.IsType<MPRNet>(tiny).Config);
+        Assert.Equal("mprnet", tinyInfo.Arch);
+        var ex = Assert.Throws<ModelConfigException>(() => ModelFactory.Create("mprnet", """{"n_feat": 8, "kernel_size": 2}"""));
+        Assert.Equal("kernel_size", ex.Field);
     }
 
     [Fact]
