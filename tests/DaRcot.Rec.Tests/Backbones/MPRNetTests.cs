@@ -126,6 +126,25 @@ public class MPRNetTests
         Assert.DoesNotContain(sd.Keys, k => k.StartsWith("stage1_encoder.csff", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Converting_the_dtype_keeps_the_PReLU_shared_under_every_key()
+    {
+        // Module.to() visits the shared PReLU once per parent; it must still be one tensor, converted once.
+        using var model = TinyModel();
+        using var _ = NewDisposeScope();
+        var x = rand(1, 3, 16, 16);
+        var y32 = model.forward(x);
+        model.to(ScalarType.Float64);
+        var sd = model.state_dict();
+        Assert.Equal(211, sd.Count); // the tiny case's key count (case.json)
+        Assert.All(sd.Values, t => Assert.Equal(ScalarType.Float64, t.dtype));
+        var prelu = sd.Where(kv => kv.Value.shape.SequenceEqual(new long[] { 1 })).Select(kv => kv.Value.Handle).Distinct().ToList();
+        Assert.Single(prelu);
+        Assert.Equal(model.parameters().Count(), sd.Values.Select(t => t.Handle).Distinct().Count());
+        var y64 = model.forward(x.to(ScalarType.Float64));
+        Assert.True((y64.to(ScalarType.Float32) - y32).abs().max().item<float>() < 1e-5f);
+    }
+
     [SkippableFact]
     public void Config_parses_the_parity_case_json()
     {
