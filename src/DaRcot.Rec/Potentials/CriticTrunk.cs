@@ -1,0 +1,41 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Potentials;
+
+/// <summary>Builds the official F_net convolution trunk (<c>features.0..19</c>), shared by both critics.</summary>
+internal static class CriticTrunk
+{
+    // (in, out, kernel, stride, padding, bias) for the ten convs at even indices (spec §3).
+    private static readonly (int In, int Out, int K, int S, int P, bool Bias)[] Convs =
+    {
+        (3, 64, 5, 1, 2, true), (64, 64, 4, 2, 1, true),
+        (64, 128, 3, 1, 1, true), (128, 128, 4, 2, 1, true),
+        (128, 256, 3, 1, 1, true), (256, 256, 4, 2, 1, true),
+        (256, 512, 3, 1, 1, false), (512, 512, 4, 2, 1, false),
+        (512, 512, 3, 1, 1, false), (512, 512, 4, 2, 1, false),
+    };
+
+    /// <summary>Total spatial downsampling of the trunk (five stride-2 convs); also the smallest input side, since
+    /// the last 4×4 stride-2 conv needs at least 2×2 input.</summary>
+    public const int Stride = 32;
+
+    /// <summary>Channels of the trunk output.</summary>
+    public const int OutChannels = 512;
+
+    public static Sequential Build()
+    {
+        var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
+        for (var i = 0; i < Convs.Length; i++)
+        {
+            var c = Convs[i];
+            var conv = nn.Conv2d(c.In, c.Out, c.K, stride: c.S, padding: c.P, bias: c.Bias);
+            // Official init: conv weights ~ N(0, 0.02); biases keep the framework default.
+            using (no_grad()) conv.weight!.normal_(0.0, 0.02);
+            layers.Add(((2 * i).ToString(System.Globalization.CultureInfo.InvariantCulture), conv));
+            layers.Add(((2 * i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), nn.LeakyReLU(0.2)));
+        }
+        return nn.Sequential(layers);
+    }
+}
