@@ -59,23 +59,7 @@ public static class ImageTensor
             case FileKind.Unknown: throw new ImageDecodeException(path, "the file is not a PNG, JPEG or BMP image (unrecognized content).");
         }
 
-        IImageInfo? info;
-        try
-        {
-            using var header = new MemoryStream(bytes, writable: false);
-            info = Image.Identify(Codecs, header, out _);
-        }
-        catch (Exception ex) when (IsDecoderFailure(ex))
-        {
-            throw new ImageDecodeException(path, $"the {kind.ToString().ToUpperInvariant()} header is corrupt ({ex.Message})", ex);
-        }
-        if (info is null) throw new ImageDecodeException(path, $"the {kind.ToString().ToUpperInvariant()} header could not be read.");
-        if (info.Width <= 0 || info.Height <= 0)
-            throw new ImageDecodeException(path, $"the header gives an empty size {info.Width}x{info.Height}.");
-        long pixels = (long)info.Width * info.Height;
-        if (pixels > options.MaxPixels)
-            throw new ImageDecodeException(path, $"{info.Width}x{info.Height} = {pixels:N0} pixels exceeds the limit of {options.MaxPixels:N0} (ImageLoadOptions.MaxPixels); it was not decoded.");
-
+        // Structure first: cheap, reads no pixels, and gives a precise reason for a cut-off file.
         var incomplete = kind switch
         {
             FileKind.Jpeg => CheckJpegComplete(bytes),
@@ -84,6 +68,23 @@ public static class ImageTensor
             _ => null,
         };
         if (incomplete is not null) throw new ImageDecodeException(path, incomplete);
+
+        IImageInfo? info;
+        try
+        {
+            using var header = new MemoryStream(bytes, writable: false);
+            info = Image.Identify(Codecs, header, out _);
+        }
+        catch (Exception ex) when (IsDecoderFailure(ex))
+        {
+            throw new ImageDecodeException(path, $"the {kind.ToString().ToUpperInvariant()} header is truncated or corrupt ({ex.Message})", ex);
+        }
+        if (info is null) throw new ImageDecodeException(path, $"the {kind.ToString().ToUpperInvariant()} header could not be read.");
+        if (info.Width <= 0 || info.Height <= 0)
+            throw new ImageDecodeException(path, $"the header gives an empty size {info.Width}x{info.Height}.");
+        long pixels = (long)info.Width * info.Height;
+        if (pixels > options.MaxPixels)
+            throw new ImageDecodeException(path, $"{info.Width}x{info.Height} = {pixels:N0} pixels exceeds the limit of {options.MaxPixels:N0} (ImageLoadOptions.MaxPixels); it was not decoded.");
 
         bool grey = IsGrey(kind, info);
         bool sixteen = kind == FileKind.Png && info.Metadata.GetPngMetadata().BitDepth == SharpPngBitDepth.Bit16;

@@ -352,7 +352,9 @@ public sealed class ImageTensorTests : IDisposable
         var ex = Assert.Throws<ImageDecodeException>(() => ImageTensor.Load(path, options));
         Assert.Equal(path, ex.Path);
         Assert.Contains(path, ex.Message);
-        Assert.Contains(reason, ex.Message, StringComparison.OrdinalIgnoreCase);
+        // The reason follows the quoted path (which may itself contain words like "truncated").
+        var reasonText = ex.Message[(ex.Message.IndexOf(path, StringComparison.Ordinal) + path.Length)..];
+        Assert.Contains(reason, reasonText, StringComparison.OrdinalIgnoreCase);
         return ex;
     }
 
