@@ -154,7 +154,14 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
         {
             while (channel.Reader.WaitToReadAsync(token).AsTask().GetAwaiter().GetResult())
                 while (channel.Reader.TryRead(out var batch))
+                {
+                    if (token.IsCancellationRequested)
+                    {
+                        batch.Dispose();
+                        token.ThrowIfCancellationRequested();
+                    }
                     yield return batch;
+                }
         }
         finally
         {

@@ -1,0 +1,146 @@
+using DaRcot.Rec.Data.Datasets;
+using DaRcot.Rec.Data.Degradations;
+using DaRcot.Rec.Data.Samplers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Tests.Data;
+
+public class SamplerTests
+{
+    private static TrainingItem Fake(int task, string name) => new(task, "/fake/" + name + ".png", "/fake/in-" + name + ".png", null);
+
+    [Fact]
+    public void Weighted_task_mix_follows_3_to_1_weights()
+    {
+        // Task 0 has 2 items, task 3 has 10: the mix must follow the weights, not the item counts.
+        var items = Enumerable.Range(0, 2).Select(i => Fake(0, "n" + i)).Concat(Enumerable.Range(0, 10).Select(i => Fake(3, "r" + i))).ToArray();
+        var sampler = new MultiTaskSampler(items, SamplingMode.Weighted, new Dictionary<int, double> { [0] = 3, [3] = 1 }, seed: 42);
+        int task0 = Enumerable.Range(0, 4000).Count(i => sampler.Draw(1, i).TaskId == 0);
+        // Expected 0.75; the standard error over 4000 draws is sqrt(0.75·0.25/4000) ≈ 0.007, so ±0.03 is > 4 SE.
+        Assert.InRange(task0 / 4000.0, 0.72, 0.78);
+        Assert.All(Enumerable.Range(0, 100).Select(i => sampler.Draw(1, i)), d => Assert.Equal(items[d.ItemIndex].TaskId, d.TaskId));
+    }
+
+    [Fact]
+    public void Shuffled_epoch_visits_every_item_once_and_differs_between_epochs()
+    {
+        var items = Enumerable.Range(0, 20).Select(i => Fake(i % 2 == 0 ? 1 : 4, "x" + i)).ToArray();
+        var sampler = new MultiTaskSampler(items, seed: 3);
+        var e1 = Enumerable.Range(0, 20).Select(i => sampler.Draw(1, i).ItemIndex).ToArray();
+        var e2 = Enumerable.Range(0, 20).Select(i => sampler.Draw(2, i).ItemIndex).ToArray();
+        Assert.Equal(Enumerable.Range(0, 20), e1.Order());
+        Assert.NotEqual(e1, e2);
+        Assert.Equal(e1, Enumerable.Range(0, 20).Select(i => sampler.Draw(1, i).ItemIndex));
+    }
+
+    [Fact]
+    public void Unpaired_sampling_pairs_different_source_images()
+    {
+        // Five clean images, each repeated (as the official lists repeat sources): the target must never come from the
+        // input's own clean image, and one input must meet several different targets.
+        var items = Enumerable.Range(0, 5).SelectMany(i => Enumerable.Repeat(Fake(3, "s" + i), 3)).ToArray();
+        var sampler = new MultiTaskSampler(items, SamplingMode.Weighted, seed: 1, unpaired: true);
+        var draws = Enumerable.Range(0, 500).Select(i => sampler.Draw(1, i)).ToArray();
+        Assert.All(draws, d => Assert.NotEqual(items[d.ItemIndex].TargetPath, items[d.TargetItemIndex].TargetPath));
+        var partners = draws.Where(d => items[d.ItemIndex].TargetPath.EndsWith("s0.png")).Select(d => items[d.TargetItemIndex].TargetPath).Distinct().Count();
+        Assert.Equal(4, partners);
+        Assert.Throws<DaRcot.Rec.Errors.DaRcotException>(() => new MultiTaskSampler(new[] { Fake(3, "only") }, unpaired: true));
+    }
+
+    [Fact]
+    public void Augmentation_modes_match_numpy_rot90_and_flipud_and_never_pick_identity()
+    {
+        using var x = torch.tensor(new float[] { 1, 2, 3, 4, 5, 6 }, new long[] { 1, 2, 3 });
+        static float[] Values(Tensor t) => t.contiguous().data<float>().ToArray();
+        // numpy: rot90([[1,2,3],[4,5,6]]) = [[3,6],[2,5],[1,4]]; flipud = [[4,5,6],[1,2,3]].
+        using (var m1 = Augmentation.Apply(x, 1)) Assert.Equal(new float[] { 4, 5, 6, 1, 2, 3 }, Values(m1));
+        using (var m2 = Augmentation.Apply(x, 2)) { Assert.Equal(new long[] { 1, 3, 2 }, m2.shape); Assert.Equal(new float[] { 3, 6, 2, 5, 1, 4 }, Values(m2)); }
+        using (var m3 = Augmentation.Apply(x, 3)) Assert.Equal(new float[] { 1, 4, 2, 5, 3, 6 }, Values(m3));
+        using (var m4 = Augmentation.Apply(x, 4)) Assert.Equal(new float[] { 6, 5, 4, 3, 2, 1 }, Values(m4));
+        using (var m0 = Augmentation.Apply(x, 0)) Assert.Equal(new float[] { 1, 2, 3, 4, 5, 6 }, Values(m0));
+        var random = new Random(5);
+        var modes = Enumerable.Range(0, 2000).Select(_ => Augmentation.DrawMode(random, AugmentationPolicy.OfficialNoIdentity)).ToArray();
+        Assert.DoesNotContain(0, modes);
+        Assert.Equal(Enumerable.Range(1, 7), modes.Distinct().Order());
+        Assert.Contains(0, Enumerable.Range(0, 200).Select(_ => Augmentation.DrawMode(random, AugmentationPolicy.IncludeIdentity)));
+    }
+
+    [Fact]
+    public void Lru_cache_is_bounded_and_evicts_the_least_recently_used()
+    {
+        var loads = new List<string>();
+        var cache = new ImageCache(capacity: 2, load: p => { loads.Add(p); return new DecodedImage(new float[3], 3, 1, 1); });
+        cache.Get("a"); cache.Get("b"); cache.Get("a"); cache.Get("c"); // b is the least recently used → evicted
+        Assert.Equal(2, cache.Count);
+        cache.Get("a");
+        cache.Get("b");
+        Assert.Equal(new[] { "a", "b", "c", "b" }, loads);
+    }
+
+    [Fact]
+    public void Prefetching_loader_is_deterministic_under_a_seed()
+    {
+        using var tmp = new TempFolder();
+        var dir = tmp.Dir("clean");
+        for (int i = 0; i < 4; i++) TempFolder.Random(Path.Combine(dir, $"img{i}.png"), 20 + i, 24, i);
+        var items = CleanFolderDataset.Build(dir, new[] { "denoise_25", "derain" });
+        StreamingBatchOptions Options(long seed, int prefetch) => new()
+        {
+            BatchSize = 3, PatchSize = 16, CropBase = 8, Seed = seed, PrefetchBatches = prefetch, Workers = 3, CacheCapacity = 2,
+        };
+        List<(float[] X, float[] Y, long[] T)> Run(long seed, int prefetch, int start = 0)
+        {
+            var source = new StreamingBatchSource(items, Options(seed, prefetch));
+            var result = new List<(float[], float[], long[])>();
+            foreach (var batch in source.GetBatches(2, start))
+                using (batch)
+                {
+                    Assert.Equal(new long[] { batch.Count, 3, 16, 16 }, batch.Degraded.shape);
+                    result.Add((batch.Degraded.data<float>().ToArray(), batch.Target.data<float>().ToArray(), batch.TaskIds));
+                }
+            return result;
+        }
+
+        var a = Run(7, 2);
+        var b = Run(7, 2);
+        var sync = Run(7, 0);
+        var other = Run(8, 2);
+        var tail = Run(7, 2, start: 1);
+
+        Assert.Equal(3, a.Count); // 8 items, batch 3 → 3 batches, the last partial
+        Assert.Equal(2, a[2].T.Length);
+        for (int i = 0; i < a.Count; i++)
+        {
+            Assert.Equal(a[i].X, b[i].X);
+            Assert.Equal(a[i].Y, b[i].Y);
+            Assert.Equal(a[i].T, b[i].T);
+            Assert.Equal(a[i].X, sync[i].X);
+        }
+        Assert.Equal(a.Skip(1).Select(t => t.X), tail.Select(t => t.X));
+        Assert.NotEqual(a[0].X, other[0].X);
+        Assert.Equal(new long[] { 1, 1, 1, 1, 3, 3, 3, 3 }, a.SelectMany(t => t.T).Order());
+    }
+
+    [Fact]
+    public void Early_stop_and_cancellation_release_the_background_loader()
+    {
+        using var tmp = new TempFolder();
+        var dir = tmp.Dir("clean");
+        for (int i = 0; i < 3; i++) TempFolder.Random(Path.Combine(dir, $"img{i}.png"), 16, 16, i);
+        var items = CleanFolderDataset.Build(dir, new[] { "denoise_15" });
+        var source = new StreamingBatchSource(items, new StreamingBatchOptions { BatchSize = 1, PatchSize = 8, PrefetchBatches = 1, SamplesPerEpoch = 50 });
+        using (var first = source.GetBatches(1).First()) Assert.Equal(1, first.Count);
+        using var cts = new CancellationTokenSource();
+        int seen = 0;
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+        {
+            foreach (var batch in source.GetBatches(1, 0, cts.Token))
+            {
+                batch.Dispose();
+                if (++seen == 2) cts.Cancel();
+            }
+        });
+        Assert.Equal(2, seen);
+    }
+}
