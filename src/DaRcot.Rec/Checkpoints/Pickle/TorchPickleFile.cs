@@ -161,7 +161,10 @@ internal sealed class TorchPickleFile : IDisposable
         return _storages[key];
     }
 
-    /// <summary>Creates a fresh contiguous CPU tensor holding the data <paramref name="stub"/> describes.</summary>
+    /// <summary>
+    /// A CPU tensor holding the data <paramref name="stub"/> describes. Row-major (contiguous) tensors are views of
+    /// the storage (no copy, like torch.load); other layouts are copied into a fresh contiguous tensor.
+    /// </summary>
     public torch.Tensor Materialize(TensorStub stub)
     {
         var storage = StorageTensor(stub.Storage);
@@ -174,39 +177,71 @@ internal sealed class TorchPickleFile : IDisposable
             if (stub.Size[i] == 0) empty = true;
             else last += (stub.Size[i] - 1) * stub.Stride[i];
         }
-        var result = torch.empty(stub.Size, stub.DType);
-        if (empty) return result;
+        if (empty) return torch.empty(stub.Size, stub.DType);
         if (start < 0 || last >= storage.shape[0])
             throw new CheckpointFormatException(_path, $"a tensor of shape [{string.Join(", ", stub.Size)}] reaches past the end of storage '{stub.Storage.Key}' ({storage.shape[0]} elements)");
+        if (IsRowMajor(stub.Size, stub.Stride)) return storage.as_strided(stub.Size, stub.Stride, start);
+        var result = torch.empty(stub.Size, stub.DType);
         using var view = storage.as_strided(stub.Size, stub.Stride, start);
         using (torch.no_grad()) result.copy_(view);
         return result;
     }
 
+    private static bool IsRowMajor(long[] size, long[] stride)
+    {
+        long expected = 1;
+        for (int i = size.Length - 1; i >= 0; i--)
+        {
+            if (size[i] != 1 && stride[i] != expected) return false;
+            expected *= size[i];
+        }
+        return true;
+    }
+
     private torch.Tensor StorageTensor(StorageRef storage)
     {
         if (_storageTensors.TryGetValue(storage.Key, out var cached)) return cached;
-        byte[] bytes;
         int elem = ElementSize(storage.DType);
+        torch.Tensor t;
         if (_zip is not null)
         {
             var entry = _zip.GetEntry($"{_zipPrefix}data/{storage.Key}")
                         ?? throw new CheckpointFormatException(_path, $"storage record 'data/{storage.Key}' is missing from the archive");
-            bytes = ReadEntry(entry);
+            if (entry.Length % elem != 0)
+                throw new CheckpointFormatException(_path, $"storage '{storage.Key}' has {entry.Length} bytes, not a multiple of {elem}");
+            if (entry.Length > int.MaxValue) throw new CheckpointFormatException(_path, $"storage '{storage.Key}' is larger than 2 GB");
+            // Read straight into the tensor's memory: one copy from the file, none in between.
+            t = torch.empty(new long[] { entry.Length / elem }, storage.DType);
+            try
+            {
+                if (entry.Length > 0)
+                {
+                    using var s = entry.Open();
+                    s.ReadExactly(t.bytes);
+                }
+            }
+            catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+            {
+                t.Dispose();
+                throw new CheckpointFormatException(_path, $"storage record 'data/{storage.Key}' cannot be read (truncated or corrupt archive: {e.Message})", e);
+            }
+            if (_bigEndian && elem > 1) SwapBytes(t, elem);
         }
         else
         {
             if (!_legacyStorages.TryGetValue(storage.Key, out var loc))
                 throw new CheckpointFormatException(_path, $"storage '{storage.Key}' is missing from the file");
-            bytes = _legacyData.AsSpan((int)loc.Offset, checked((int)(loc.Numel * elem))).ToArray();
+            var bytes = _legacyData.AsSpan((int)loc.Offset, checked((int)(loc.Numel * elem)));
+            t = RawTensors.FromBytes(bytes, storage.DType, new long[] { loc.Numel });
         }
-        if (bytes.Length % elem != 0)
-            throw new CheckpointFormatException(_path, $"storage '{storage.Key}' has {bytes.Length} bytes, not a multiple of {elem}");
-        if (_bigEndian && elem > 1)
-            for (int i = 0; i < bytes.Length; i += elem) Array.Reverse(bytes, i, elem);
-        var t = RawTensors.FromBytes(bytes, storage.DType, new long[] { bytes.Length / elem });
         _storageTensors[storage.Key] = t;
         return t;
+    }
+
+    private static void SwapBytes(torch.Tensor t, int elem)
+    {
+        var span = t.bytes;
+        for (int i = 0; i < span.Length; i += elem) span.Slice(i, elem).Reverse();
     }
 
     internal static int ElementSize(torch.ScalarType dtype) => RawTensors.ElementSize(dtype);
