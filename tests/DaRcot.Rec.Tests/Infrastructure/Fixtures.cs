@@ -47,6 +47,9 @@ public static class Fixtures
 
     private static string FindRepoRoot()
     {
+        var stamped = typeof(Fixtures).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .OfType<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "DaRcotRepoRoot")?.Value;
+        if (stamped is not null && File.Exists(System.IO.Path.Combine(stamped, "DaRcot.Rec.sln"))) return stamped;
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "DaRcot.Rec.sln"))) dir = dir.Parent;
         // Outputs may live outside the repository (DARCOT_ARTIFACTS); fall back to the working directory walk.
