@@ -1,3 +1,4 @@
+using DaRcot.Rec.Imaging;
 namespace DaRcot.Rec.Conditioning;
 
 /// <summary>Options of the generic residual-conditioned map (<see cref="ResidualConditionedMap"/>).</summary>
@@ -34,5 +35,5 @@ public sealed record RecOptions
     public RegmOptions Regm { get; init; } = new();
 
     /// <summary>How inputs are padded bottom/right to the size multiple (cropped back at the end).</summary>
-    public RecPadMode PadMode { get; init; } = RecPadMode.Replicate;
+    public PadMode PadMode { get; init; } = PadMode.Replicate;
 }

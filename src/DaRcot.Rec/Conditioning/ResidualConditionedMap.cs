@@ -1,3 +1,4 @@
+using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Inference;
 using Microsoft.Extensions.Logging;

@@ -1,3 +1,4 @@
+using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Backbones.Blocks;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
@@ -220,7 +221,7 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
     {
         CheckInput(input);
         long h = input.shape[2], w = input.shape[3];
-        var x = RecPadding.PadTo(input, SizeMultiple, RecPadMode.Replicate);
+        var x = RecPadding.PadTo(input, SizeMultiple, PadMode.Replicate);
 
         // Shared encoder, computed once.
         var e1 = encoder_level1.call(patch_embed.call(x));

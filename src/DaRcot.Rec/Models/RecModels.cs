@@ -1,3 +1,4 @@
+using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Backbones;
 using DaRcot.Rec.Conditioning;
 using Microsoft.Extensions.Logging;
@@ -30,14 +31,14 @@ public static class RecModels
 {
     /// <summary>Restormer + REC.</summary>
     public static ResidualConditionedMap RestormerRec(RestormerConfig? config = null, RecOptions? options = null, ILogger? logger = null) =>
-        new(Restormer.Create(config), options ?? new RecOptions { PadMode = RecPadMode.Reflect }, logger);
+        new(Restormer.Create(config), options ?? new RecOptions { PadMode = PadMode.Reflect }, logger);
 
     /// <summary>NAFNet + REC (the wrapper zero-pads to NAFNet's multiple, so its internal padding is a no-op).</summary>
     public static ResidualConditionedMap NAFNetRec(NAFNetConfig? config = null, RecOptions? options = null, ILogger? logger = null) =>
-        new(NAFNet.Create(config), options ?? new RecOptions { PadMode = RecPadMode.Zero }, logger);
+        new(NAFNet.Create(config), options ?? new RecOptions { PadMode = PadMode.Zero }, logger);
 
     /// <summary>MPRNet + REC. <paramref name="conditionStage3"/> also conditions stage 3's full-resolution input
     /// (it shares the full-resolution embedding). MPRNet has no 1/8 point; see the class remarks.</summary>
     public static ResidualConditionedMap MPRNetRec(MPRNetConfig? config = null, RecOptions? options = null, bool conditionStage3 = false, ILogger? logger = null) =>
-        new(MPRNet.Create(config, conditionStage3), options ?? new RecOptions { PadMode = RecPadMode.Reflect }, logger);
+        new(MPRNet.Create(config, conditionStage3), options ?? new RecOptions { PadMode = PadMode.Reflect }, logger);
 }

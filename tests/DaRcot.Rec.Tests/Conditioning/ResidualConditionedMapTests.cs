@@ -1,3 +1,4 @@
+using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
 using TorchSharp;
@@ -96,10 +97,10 @@ public class ResidualConditionedMapTests
     }
 
     [Theory]
-    [InlineData(InjectorKind.ZeroInitProjection, RecPadMode.Replicate)]
-    [InlineData(InjectorKind.ScaledAdditionFusion, RecPadMode.Reflect)]
-    [InlineData(InjectorKind.Film, RecPadMode.Zero)]
-    public void SizesThatAreNotMultiplesOfEightComeBackAtTheirSize(InjectorKind kind, RecPadMode pad)
+    [InlineData(InjectorKind.ZeroInitProjection, PadMode.Replicate)]
+    [InlineData(InjectorKind.ScaledAdditionFusion, PadMode.Reflect)]
+    [InlineData(InjectorKind.Film, PadMode.Zero)]
+    public void SizesThatAreNotMultiplesOfEightComeBackAtTheirSize(InjectorKind kind, PadMode pad)
     {
         manual_seed(5);
         var map = new ResidualConditionedMap(new StandInBackbone(), new RecOptions { Injector = kind, PadMode = pad, Regm = TinyRegm });

@@ -1,3 +1,4 @@
+using DaRcot.Rec.Imaging;
 using System.Text.Json;
 using DaRcot.Rec.Backbones;
 using DaRcot.Rec.Checkpoints;
@@ -14,7 +15,7 @@ public class RecModelsTests(ITestOutputHelper log)
 {
     private static readonly RegmOptions TinyRegm = new() { Width = 4, Blocks = [1, 1, 1, 1] };
 
-    private static ResidualConditionedMap Tiny(string arch, InjectorKind kind = InjectorKind.ZeroInitProjection, RecPadMode pad = RecPadMode.Replicate, IReadOnlyList<int>? downscales = null)
+    private static ResidualConditionedMap Tiny(string arch, InjectorKind kind = InjectorKind.ZeroInitProjection, PadMode pad = PadMode.Replicate, IReadOnlyList<int>? downscales = null)
     {
         var options = new RecOptions { Injector = kind, Regm = TinyRegm, PadMode = pad, Downscales = downscales };
         return arch switch
@@ -98,11 +99,11 @@ public class RecModelsTests(ITestOutputHelper log)
     }
 
     [Theory]
-    [InlineData("restormer", InjectorKind.ZeroInitProjection, RecPadMode.Reflect)]
-    [InlineData("nafnet", InjectorKind.ScaledAdditionFusion, RecPadMode.Zero)]
-    [InlineData("mprnet", InjectorKind.Film, RecPadMode.Replicate)]
-    [InlineData("mprnet", InjectorKind.ScaledAdditionFusion, RecPadMode.Reflect)]
-    public void SizesThatAreNotMultiplesOfEightComeBackAtTheirSize(string arch, InjectorKind kind, RecPadMode pad)
+    [InlineData("restormer", InjectorKind.ZeroInitProjection, PadMode.Reflect)]
+    [InlineData("nafnet", InjectorKind.ScaledAdditionFusion, PadMode.Zero)]
+    [InlineData("mprnet", InjectorKind.Film, PadMode.Replicate)]
+    [InlineData("mprnet", InjectorKind.ScaledAdditionFusion, PadMode.Reflect)]
+    public void SizesThatAreNotMultiplesOfEightComeBackAtTheirSize(string arch, InjectorKind kind, PadMode pad)
     {
         manual_seed(32);
         using var map = Tiny(arch, kind, pad);
@@ -120,7 +121,7 @@ public class RecModelsTests(ITestOutputHelper log)
     {
         // NAFNet zero-pads internally, so the zero-padding wrapper reproduces it exactly on unaligned sizes.
         manual_seed(33);
-        using var map = Tiny("nafnet", pad: RecPadMode.Zero);
+        using var map = Tiny("nafnet", pad: PadMode.Zero);
         Assert.Equal(16, map.SizeMultiple);
         var x = rand(1, 3, 37, 29);
         using var _ = no_grad();
