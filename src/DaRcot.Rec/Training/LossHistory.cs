@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Text;
+using DaRcot.Rec.Checkpoints;
+using DaRcot.Rec.Errors;
+
+namespace DaRcot.Rec.Training;
+
+/// <summary>
+/// The per-step loss record of a training run: written as CSV (one row per step) and plotted as a PNG with the
+/// transport and potential losses over the steps (the curves of the paper's Figure 10).
+/// </summary>
+public sealed class LossHistory
+{
+    /// <summary>CSV header, in column order.</summary>
+    public const string Header = "step,epoch,iteration,paired,potential_loss,gradient_penalty,transport_loss,potential_restored,rms,fourier,contrastive,l1";
+
+    private readonly List<StepLosses> rows = new();
+
+    /// <summary>The recorded steps, oldest first.</summary>
+    public IReadOnlyList<StepLosses> Rows => rows;
+
+    /// <summary>Appends one step.</summary>
+    public void Add(StepLosses losses) => rows.Add(losses ?? throw new ArgumentNullException(nameof(losses)));
+
+    /// <summary>Drops every row after <paramref name="step"/> (used on resume).</summary>
+    public void TruncateAfter(long step) => rows.RemoveAll(r => r.Step > step);
+
+    /// <summary>The whole history as CSV text (invariant culture, round-trip doubles).</summary>
+    public string ToCsv()
+    {
+        var sb = new StringBuilder();
+        sb.Append(Header).Append('\n');
+        foreach (var r in rows)
+        {
+            sb.Append(string.Join(",",
+                r.Step.ToString(CultureInfo.InvariantCulture), r.Epoch.ToString(CultureInfo.InvariantCulture),
+                r.Iteration.ToString(CultureInfo.InvariantCulture), r.Paired ? "1" : "0",
+                F(r.PotentialLoss), F(r.GradientPenalty), F(r.TransportLoss), F(r.PotentialOfRestored),
+                F(r.Rms), F(r.Fourier), F(r.Contrastive), F(r.L1))).Append('\n');
+        }
+        return sb.ToString();
+
+        static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Parses CSV written by <see cref="ToCsv"/>.</summary>
+    /// <exception cref="DaRcotException">The text is not a loss-history CSV.</exception>
+    public static LossHistory ParseCsv(string csv)
+    {
+        ArgumentNullException.ThrowIfNull(csv);
+        var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (lines.Length == 0 || lines[0].Trim() != Header)
+            throw new DaRcotException("Not a loss-history CSV: the header line differs from '" + Header + "'.");
+        var h = new LossHistory();
+        for (var i = 1; i < lines.Length; i++)
+        {
+            var c = lines[i].Trim().Split(',');
+            if (c.Length != 12) throw new DaRcotException($"Loss-history CSV line {i + 1} has {c.Length} columns, expected 12.");
+            h.Add(new StepLosses
+            {
+                Step = long.Parse(c[0], CultureInfo.InvariantCulture),
+                Epoch = int.Parse(c[1], CultureInfo.InvariantCulture),
+                Iteration = int.Parse(c[2], CultureInfo.InvariantCulture),
+                Paired = c[3] == "1",
+                PotentialLoss = D(c[4]), GradientPenalty = D(c[5]), TransportLoss = D(c[6]), PotentialOfRestored = D(c[7]),
+                Rms = D(c[8]), Fourier = D(c[9]), Contrastive = D(c[10]), L1 = D(c[11]),
+            });
+        }
+        return h;
+
+        static double D(string s) => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Writes the CSV to <paramref name="path"/> (temp file + rename).</summary>
+    public void WriteCsv(string path)
+    {
+        var bytes = new UTF8Encoding(false).GetBytes(ToCsv());
+        AtomicFile.Write(path, s => s.Write(bytes, 0, bytes.Length));
+    }
+
+    /// <summary>
+    /// Plots the transport loss (left axis) and the potential loss (right axis) against the step and saves a PNG.
+    /// The two live on separate axes because the paired L1 term (×10⁴) puts them orders of magnitude apart.
+    /// </summary>
+    public void WritePlot(string path, int width = 900, int height = 500)
+    {
+        var steps = rows.Select(r => (double)r.Step).ToArray();
+        var plot = new ScottPlot.Plot();
+        var transport = plot.Add.Scatter(steps, rows.Select(r => r.TransportLoss).ToArray());
+        transport.LegendText = "transport loss L_T";
+        transport.MarkerSize = 0;
+        var finitePotential = rows.Where(r => double.IsFinite(r.PotentialLoss)).ToArray();
+        if (finitePotential.Length > 0)
+        {
+            var potential = plot.Add.Scatter(finitePotential.Select(r => (double)r.Step).ToArray(),
+                finitePotential.Select(r => r.PotentialLoss).ToArray());
+            potential.LegendText = "potential loss L_phi";
+            potential.MarkerSize = 0;
+            potential.Axes.YAxis = plot.Axes.Right;
+            plot.Axes.Right.Label.Text = "potential loss";
+        }
+        plot.Title("DA-RCOT training losses");
+        plot.XLabel("step");
+        plot.YLabel("transport loss");
+        plot.ShowLegend();
+        var png = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
+        AtomicFile.Write(path, s => s.Write(png, 0, png.Length));
+    }
+}

@@ -1,0 +1,412 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using DaRcot.Rec.Conditioning;
+using DaRcot.Rec.Errors;
+using DaRcot.Rec.Objectives;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Training;
+
+/// <summary>
+/// Optimal-transport trainer of DA-RCOT (spec §4–5): a transport network T (any image-to-image module; when it
+/// implements <see cref="IRecModel"/>, its dense residual embedding feeds the contrastive term) against a potential
+/// φ (returning [B] or [B,1]). Each iteration runs the official order: k potential iterations, each two optimizer
+/// steps (Wasserstein loss, then the WGAN gradient penalty), then one transport step.
+/// </summary>
+/// <remarks>
+/// <para>Non-finite losses: before each backward pass every term is checked; a NaN/∞ term raises
+/// <see cref="NonFiniteLossException"/> naming it, that update is skipped and nothing is written (earlier updates of
+/// the same iteration, e.g. the φ step before a failing T step, have already been applied in memory; the checkpoint
+/// on disk stays the last good one).</para>
+/// <para>Cancellation is checked between steps; the trainer then writes a checkpoint of the completed steps (when
+/// an output folder is set) and throws <see cref="OperationCanceledException"/>.</para>
+/// <para>Exact resume: the only trainer-side randomness (GP α) is drawn from a generator re-seeded from
+/// (seed, step) at every step, the data source is deterministic per (epoch, batch index), and the optimizer states
+/// are checkpointed, so a resumed run reproduces an uninterrupted one.</para>
+/// </remarks>
+public sealed class OtTrainer : IDisposable
+{
+    private readonly nn.Module<Tensor, Tensor> transport;
+    private readonly nn.Module<Tensor, Tensor> potential;
+    private readonly OtTrainerOptions options;
+    private readonly ILogger logger;
+    private readonly OptimizerHelper transportOptimizer;
+    private readonly OptimizerHelper potentialOptimizer;
+    private readonly TransportObjective objective;
+    private readonly GradientPenalty gradientPenalty;
+    private readonly Generator generator;
+    private TrainingPosition position;
+
+    /// <summary>Creates a trainer; the optimizers are built here over all parameters of both networks.</summary>
+    /// <param name="transport">T. Its device is where batches are moved.</param>
+    /// <param name="potential">φ, on the same device.</param>
+    /// <param name="options">Options (validated here).</param>
+    /// <param name="logger">Logger (null: none).</param>
+    /// <param name="runConfig">Optional caller configuration stored verbatim in every checkpoint.</param>
+    public OtTrainer(nn.Module<Tensor, Tensor> transport, nn.Module<Tensor, Tensor> potential, OtTrainerOptions options,
+        ILogger? logger = null, JsonNode? runConfig = null)
+    {
+        this.transport = transport ?? throw new ArgumentNullException(nameof(transport));
+        this.potential = potential ?? throw new ArgumentNullException(nameof(potential));
+        this.options = options ?? throw new ArgumentNullException(nameof(options));
+        options.Validate();
+        this.logger = logger ?? NullLogger.Instance;
+        RunConfig = runConfig;
+
+        var lrPhi = options.PotentialLearningRate(1);
+        if (options.Optimizer == OptimizerKind.Adam)
+        {
+            transportOptimizer = optim.Adam(transport.parameters(), lr: lrPhi / 2);
+            potentialOptimizer = optim.Adam(potential.parameters(), lr: lrPhi);
+        }
+        else
+        {
+            // PyTorch RMSprop defaults: alpha 0.99, eps 1e-8, no momentum, not centered.
+            transportOptimizer = optim.RMSProp(transport.parameters(), lr: lrPhi / 2, alpha: 0.99, eps: 1e-8);
+            potentialOptimizer = optim.RMSProp(potential.parameters(), lr: lrPhi, alpha: 0.99, eps: 1e-8);
+        }
+
+        var l2Ids = options.L2TaskIds;
+        objective = new TransportObjective
+        {
+            Cost = new FrotCost
+            {
+                Lambda = options.FourierLambda,
+                UsesL2 = l2Ids is null ? FrotCost.OfficialUsesL2 : id => Array.IndexOf(l2Ids, id) >= 0,
+            },
+            Contrastive = new ContrastiveLoss { Form = options.ContrastiveForm },
+            CostWeight = options.CostWeight,
+            PairedWeight = options.PairedWeight,
+            ContrastiveWeight = options.ContrastiveWeight,
+        };
+        gradientPenalty = new GradientPenalty { Lambda = options.GradientPenaltyWeight };
+        generator = new Generator((ulong)options.Seed);
+        position = new TrainingPosition { Seed = options.Seed };
+    }
+
+    /// <summary>The options.</summary>
+    public OtTrainerOptions Options => options;
+
+    /// <summary>The caller's configuration stored in checkpoints.</summary>
+    public JsonNode? RunConfig { get; }
+
+    /// <summary>Where the run stands (steps done, next epoch and batch).</summary>
+    public TrainingPosition Position => position;
+
+    /// <summary>Every step so far (restored on resume).</summary>
+    public LossHistory History { get; private set; } = new();
+
+    /// <summary>Path of the checkpoint in the output folder, or null without one.</summary>
+    public string? CheckpointPath => options.OutputDirectory is null ? null : Path.Combine(options.OutputDirectory, TrainingCheckpoint.DefaultFileName);
+
+    /// <summary>Loads a checkpoint written by this trainer (weights, optimizer states, history, position); the next
+    /// <see cref="Train"/> continues exactly where it stopped.</summary>
+    public void Resume(string checkpointPath)
+    {
+        var p = TrainingCheckpoint.Read(checkpointPath, transport, potential, transportOptimizer, potentialOptimizer, out var history);
+        History = history;
+        History.TruncateAfter(p.Step);
+        position = p with { Seed = options.Seed, Options = null, RunConfig = null };
+        logger.LogInformation("Resumed from {Path} at step {Step} (epoch {Epoch}, batch {Batch}).", checkpointPath, p.Step, p.Epoch, p.NextBatch);
+    }
+
+    /// <summary>Writes a checkpoint of the current state now (atomically), with the CSV and plot beside it.</summary>
+    public string SaveCheckpoint(string? path = null)
+    {
+        path ??= CheckpointPath ?? throw new InvalidOperationException("No checkpoint path: set OtTrainerOptions.OutputDirectory or pass a path.");
+        var full = position with
+        {
+            TransportType = transport.GetType().FullName ?? transport.GetType().Name,
+            PotentialType = potential.GetType().FullName ?? potential.GetType().Name,
+            Options = options,
+            RunConfig = RunConfig?.DeepClone(),
+        };
+        TrainingCheckpoint.Write(path, full, transport, potential, transportOptimizer, potentialOptimizer, History);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        History.WriteCsv(Path.Combine(dir, "loss_history.csv"));
+        if (options.WritePlot && History.Rows.Count > 0)
+        {
+            try
+            {
+                History.WritePlot(Path.Combine(dir, "loss_history.png"));
+            }
+            catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or InvalidOperationException)
+            {
+                // The plot needs SkiaSharp's native library; the CSV holds the same data, so training goes on.
+                logger.LogWarning("Loss plot not written: {Reason}", e.Message);
+            }
+        }
+        logger.LogInformation("Checkpoint written at step {Step}: {Path}", position.Step, path);
+        return path;
+    }
+
+    /// <summary>Runs training from the current position until all epochs (or <see cref="OtTrainerOptions.MaxSteps"/>)
+    /// are done. Writes checkpoints every <see cref="OtTrainerOptions.CheckpointEvery"/> steps (or per epoch) and at
+    /// the end when an output folder is set.</summary>
+    /// <exception cref="NonFiniteLossException">A loss term was NaN/∞ (nothing written for that step).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; a checkpoint of the completed steps was written.</exception>
+    public LossHistory Train(ITrainingBatchSource source, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var perEpoch = source.BatchesPerEpoch;
+        if (perEpoch < 1) throw new ArgumentException("The batch source has no batches.", nameof(source));
+        var total = (long)options.Epochs * perEpoch;
+        if (options.MaxSteps is long max) total = Math.Min(total, max);
+        var lastSaved = -1L;
+
+        if (position.NextBatch >= perEpoch) position = position with { Epoch = position.Epoch + 1, NextBatch = 0 };
+        while (position.Epoch <= options.Epochs && !StepLimitReached())
+        {
+            var epoch = position.Epoch;
+            var lrPhi = options.PotentialLearningRate(epoch);
+            SetLearningRate(potentialOptimizer, lrPhi);
+            SetLearningRate(transportOptimizer, lrPhi / 2);
+            logger.LogInformation("Epoch {Epoch}: lr(phi) = {Lr}, lr(T) = {LrT}", epoch, lrPhi, lrPhi / 2);
+
+            var nominalBatch = options.BatchSize;
+            using var targets = options.Mode == PairingMode.Unpaired ? new ShiftedTargets(source, epoch, position.NextBatch, perEpoch) : null;
+            foreach (var batch in source.GetBatches(epoch, position.NextBatch))
+            {
+                using (batch)
+                {
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        if (CheckpointPath is not null && lastSaved != position.Step) SaveCheckpoint();
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
+                    if (StepLimitReached()) break;
+                    if (nominalBatch == 0) nominalBatch = batch.Count;
+                    var iteration = position.NextBatch;
+                    var paired = options.Mode switch
+                    {
+                        PairingMode.Paired => true,
+                        PairingMode.PartiallyPaired => iteration < options.PairNum / nominalBatch,
+                        _ => false,
+                    };
+                    using var other = targets?.Next(batch.Count);
+                    var sw = Stopwatch.StartNew();
+                    var losses = RunStep(batch, other, paired, epoch, iteration, position.Step + 1);
+                    sw.Stop();
+                    position = position with { Step = position.Step + 1, NextBatch = iteration + 1 };
+                    History.Add(losses);
+                    string? saved = null;
+                    if (CheckpointPath is not null && options.CheckpointEvery > 0 && position.Step % options.CheckpointEvery == 0)
+                    {
+                        saved = SaveCheckpoint();
+                        lastSaved = position.Step;
+                    }
+                    progress?.Report(new TrainingProgress
+                    {
+                        Losses = losses,
+                        TotalSteps = total,
+                        PotentialLearningRate = lrPhi,
+                        TransportLearningRate = lrPhi / 2,
+                        ImagesPerSecond = batch.Count / Math.Max(sw.Elapsed.TotalSeconds, 1e-9),
+                        CheckpointWritten = saved,
+                    });
+                }
+            }
+            if (StepLimitReached() && position.NextBatch < perEpoch) break;
+            position = position with { Epoch = epoch + 1, NextBatch = 0 };
+            if (CheckpointPath is not null && options.CheckpointEvery == 0 && epoch < options.Epochs)
+            {
+                SaveCheckpoint();
+                lastSaved = position.Step;
+            }
+        }
+        if (CheckpointPath is not null && lastSaved != position.Step) SaveCheckpoint();
+        return History;
+    }
+
+    private bool StepLimitReached() => options.MaxSteps is long max && position.Step >= max;
+
+    /// <summary>One official iteration on one batch; returns its losses.</summary>
+    private StepLosses RunStep(TrainingBatch batch, Tensor? otherTargets, bool paired, int epoch, int iteration, long step)
+    {
+        using var scope = NewDisposeScope();
+        var device = FirstDevice(transport);
+        if (batch.Degraded.dim() != 4 || !batch.Degraded.shape.SequenceEqual(batch.Target.shape) || batch.Degraded.shape[0] != batch.Count)
+            throw new TensorArgumentException("batch", $"degraded [{string.Join(",", batch.Degraded.shape)}], target [{string.Join(",", batch.Target.shape)}] and {batch.Count} task ids do not match.");
+        var x = batch.Degraded.to(device);
+        var y = batch.Target.to(device);
+        var yPotential = otherTargets?.to(device) ?? y;
+        // α of the gradient penalty depends only on (seed, step): exact resume needs no generator state.
+        generator.manual_seed(unchecked(options.Seed * 1_000_003L + step));
+
+        double wLoss = double.NaN, gp = double.NaN;
+        for (var k = 0; k < options.PotentialSteps; k++)
+        {
+            using var inner = NewDisposeScope();
+            transport.eval();
+            potential.train();
+            Tensor restoredNoGrad;
+            using (no_grad()) restoredNoGrad = ForwardTransport(x, out _);
+            potentialOptimizer.zero_grad();
+            var w = TransportObjective.PotentialLoss(potential.call(yPotential), potential.call(restoredNoGrad));
+            wLoss = Finite("potential_loss", w, step);
+            w.backward();
+            potentialOptimizer.step();
+
+            potentialOptimizer.zero_grad();
+            var g = gradientPenalty.Compute(potential, yPotential, restoredNoGrad, generator: generator);
+            gp = Finite("gradient_penalty", g, step);
+            g.backward();
+            potentialOptimizer.step();
+            potentialOptimizer.zero_grad();
+        }
+
+        // Transport step: φ frozen (no gradient into its parameters), T in training mode.
+        SetRequiresGrad(potential, false);
+        try
+        {
+            transport.train();
+            transportOptimizer.zero_grad();
+            var restored = ForwardTransport(x, out var embedding);
+            using var terms = objective.Compute(potential.call(restored), x, restored, paired ? y : null, embedding, batch.TaskIds, paired);
+            var values = new Dictionary<string, double>();
+            foreach (var (name, value) in terms.Named()) values[name] = Finite(name, value, step);
+            terms.Total.backward();
+            transportOptimizer.step();
+            transportOptimizer.zero_grad();
+            return new StepLosses
+            {
+                Step = step,
+                Epoch = epoch,
+                Iteration = iteration,
+                Paired = paired,
+                PotentialLoss = wLoss,
+                GradientPenalty = gp,
+                TransportLoss = values["transport_loss"],
+                PotentialOfRestored = values["potential_restored"],
+                Rms = values["rms"],
+                Fourier = values["fourier"],
+                Contrastive = values.GetValueOrDefault("contrastive", 0.0),
+                L1 = values.GetValueOrDefault("l1", double.NaN),
+            };
+        }
+        finally
+        {
+            SetRequiresGrad(potential, true);
+        }
+    }
+
+    private Tensor ForwardTransport(Tensor x, out Tensor? embedding)
+    {
+        if (transport is IRecModel rec)
+        {
+            var output = rec.ForwardRec(x);
+            embedding = output.DenseEmbedding;
+            return output.Output;
+        }
+        embedding = null;
+        return transport.call(x);
+    }
+
+    private static double Finite(string term, Tensor value, long step)
+    {
+        var v = value.detach().cpu().to(ScalarType.Float64).item<double>();
+        if (!double.IsFinite(v)) throw new NonFiniteLossException(term, step, v);
+        return v;
+    }
+
+    private static Device FirstDevice(nn.Module module)
+    {
+        foreach (var p in module.parameters()) return p.device;
+        return CPU;
+    }
+
+    private static void SetRequiresGrad(nn.Module module, bool value)
+    {
+        foreach (var p in module.parameters()) p.requires_grad = value;
+    }
+
+    private static void SetLearningRate(OptimizerHelper optimizer, double lr)
+    {
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+    }
+
+    /// <summary>Disposes the optimizers and the generator (not the networks).</summary>
+    public void Dispose()
+    {
+        transportOptimizer.Dispose();
+        potentialOptimizer.Dispose();
+        generator.Dispose();
+    }
+
+    /// <summary>Targets for <see cref="PairingMode.Unpaired"/>: batch (i + n/2) mod n of the same epoch, read from a
+    /// second enumeration of the source, so inputs never meet their own targets; with a single batch per epoch the
+    /// targets are rolled by one sample instead.</summary>
+    private sealed class ShiftedTargets : IDisposable
+    {
+        private readonly ITrainingBatchSource source;
+        private readonly int epoch;
+        private readonly int perEpoch;
+        private readonly int shift;
+        private IEnumerator<TrainingBatch>? cursor;
+        private int nextIndex;
+
+        public ShiftedTargets(ITrainingBatchSource source, int epoch, int start, int perEpoch)
+        {
+            this.source = source;
+            this.epoch = epoch;
+            this.perEpoch = perEpoch;
+            shift = perEpoch / 2;
+            nextIndex = (start + shift) % perEpoch;
+        }
+
+        /// <summary>Targets for an input batch of <paramref name="count"/> samples (caller disposes).</summary>
+        public Tensor Next(int count)
+        {
+            if (perEpoch == 1) return Rolled(count);
+            if (cursor is null || !cursor.MoveNext())
+            {
+                cursor?.Dispose();
+                cursor = source.GetBatches(epoch, nextIndex).GetEnumerator();
+                if (!cursor.MoveNext()) throw new InvalidOperationException($"The batch source returned no batch at epoch {epoch}, index {nextIndex}.");
+            }
+            nextIndex = (nextIndex + 1) % perEpoch;
+            if (nextIndex == 0)
+            {
+                // Wrap around at the end of the epoch.
+                var last = Take(cursor.Current, count);
+                cursor.Dispose();
+                cursor = null;
+                return last;
+            }
+            return Take(cursor.Current, count);
+        }
+
+        private Tensor Rolled(int count)
+        {
+            using var e = source.GetBatches(epoch, 0).GetEnumerator();
+            if (!e.MoveNext()) throw new InvalidOperationException($"The batch source returned no batch at epoch {epoch}.");
+            using var b = e.Current;
+            using var scope = NewDisposeScope();
+            return Fit(b.Target.roll(1, 0), count).MoveToOuterDisposeScope();
+        }
+
+        private static Tensor Take(TrainingBatch b, int count)
+        {
+            using (b)
+            {
+                using var scope = NewDisposeScope();
+                return Fit(b.Target, count).MoveToOuterDisposeScope();
+            }
+        }
+
+        // Match the input batch size (the last batch of an epoch may be smaller or larger than the target batch).
+        private static Tensor Fit(Tensor t, int count)
+        {
+            var n = t.shape[0];
+            if (n == count) return t.clone();
+            var idx = arange(count, dtype: ScalarType.Int64, device: t.device) % n;
+            return t.index_select(0, idx);
+        }
+
+        public void Dispose() => cursor?.Dispose();
+    }
+}

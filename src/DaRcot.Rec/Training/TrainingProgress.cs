@@ -1,0 +1,63 @@
+namespace DaRcot.Rec.Training;
+
+/// <summary>The losses of one training step, as recorded in the loss history. Values are plain doubles.</summary>
+public sealed record StepLosses
+{
+    /// <summary>1-based global step.</summary>
+    public long Step { get; init; }
+
+    /// <summary>1-based epoch.</summary>
+    public int Epoch { get; init; }
+
+    /// <summary>0-based iteration within the epoch.</summary>
+    public int Iteration { get; init; }
+
+    /// <summary>Whether the transport step used the paired branch.</summary>
+    public bool Paired { get; init; }
+
+    /// <summary>Potential W-loss −mean φ(y) + mean φ(ŷ) (last potential iteration; NaN when k = 0).</summary>
+    public double PotentialLoss { get; init; } = double.NaN;
+
+    /// <summary>Gradient penalty λ·mean(‖∇φ‖−1)² (last potential iteration; NaN when k = 0).</summary>
+    public double GradientPenalty { get; init; } = double.NaN;
+
+    /// <summary>Total transport loss L_T.</summary>
+    public double TransportLoss { get; init; }
+
+    /// <summary>mean φ(T(x)) in the transport step.</summary>
+    public double PotentialOfRestored { get; init; }
+
+    /// <summary>Batch RMS of the residual (official <c>mse_loss</c>).</summary>
+    public double Rms { get; init; }
+
+    /// <summary>Summed Fourier-residual penalty.</summary>
+    public double Fourier { get; init; }
+
+    /// <summary>Contrastive loss (0 in unpaired iterations or without an embedding).</summary>
+    public double Contrastive { get; init; }
+
+    /// <summary>mean|T(x) − y| (unweighted; NaN in unpaired iterations).</summary>
+    public double L1 { get; init; } = double.NaN;
+}
+
+/// <summary>Reported after every training step.</summary>
+public sealed record TrainingProgress
+{
+    /// <summary>The step's losses.</summary>
+    public required StepLosses Losses { get; init; }
+
+    /// <summary>Total steps planned (epochs × batches per epoch, or max_steps when smaller).</summary>
+    public long TotalSteps { get; init; }
+
+    /// <summary>Learning rate of the transport network.</summary>
+    public double TransportLearningRate { get; init; }
+
+    /// <summary>Learning rate of the potential.</summary>
+    public double PotentialLearningRate { get; init; }
+
+    /// <summary>Throughput of this step (images per second, the whole iteration).</summary>
+    public double ImagesPerSecond { get; init; }
+
+    /// <summary>Path of the checkpoint written after this step, if any.</summary>
+    public string? CheckpointWritten { get; init; }
+}

@@ -1,0 +1,214 @@
+using DaRcot.Rec.Errors;
+using DaRcot.Rec.Training;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Tests.Training;
+
+public sealed class OtTrainerTests : IDisposable
+{
+    private readonly ITestOutputHelper output;
+    private readonly string dir = Path.Combine(Path.GetTempPath(), "darcot-trainer-" + Guid.NewGuid().ToString("N"));
+
+    public OtTrainerTests(ITestOutputHelper output) => this.output = output;
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    private static OtTrainerOptions Options(string? outDir, long maxSteps, int checkpointEvery = 0) => new()
+    {
+        Epochs = 3,
+        LearningRate = 1e-3,
+        DecayEvery = 1,                 // the LR changes every epoch: resume must re-derive it
+        Mode = PairingMode.PartiallyPaired,
+        PairNum = 4,                    // batch 2 → the first 2 iterations of each epoch are paired
+        PairedWeight = 10.0,
+        MaxSteps = maxSteps,
+        OutputDirectory = outDir,
+        CheckpointEvery = checkpointEvery,
+        Seed = 7,
+        WritePlot = false,
+    };
+
+    private static List<StepLosses> Run(OtTrainer trainer, ITrainingBatchSource source)
+    {
+        var list = new List<StepLosses>();
+        trainer.Train(source, new SyncProgress<TrainingProgress>(p => list.Add(p.Losses)));
+        return list;
+    }
+
+    [Fact]
+    public void Resume_ContinuesExactlyLikeAnUninterruptedRun()
+    {
+        var source = new RandomBatchSource();
+        List<StepLosses> full;
+        using (var t = new TinyDenoiser()) using (var p = new TinyCritic()) using (var trainer = new OtTrainer(t, p, Options(null, 5)))
+            full = Run(trainer, source);
+        Assert.Equal(5, full.Count);
+
+        using (var t = new TinyDenoiser()) using (var p = new TinyCritic()) using (var trainer = new OtTrainer(t, p, Options(dir, 2)))
+            Run(trainer, source);
+        var ckpt = Path.Combine(dir, TrainingCheckpoint.DefaultFileName);
+        Assert.Equal(2, TrainingCheckpoint.ReadPosition(ckpt).Step);
+
+        // New objects with different initial weights: everything must come from the checkpoint.
+        List<StepLosses> resumed;
+        using (var t = new TinyDenoiser(seed: 99)) using (var p = new TinyCritic(seed: 98)) using (var trainer = new OtTrainer(t, p, Options(dir, 5)))
+        {
+            trainer.Resume(ckpt);
+            resumed = Run(trainer, source);
+            Assert.Equal(5, trainer.History.Rows.Count);   // the history of steps 1–2 came back with the checkpoint
+        }
+        Assert.Equal(3, resumed.Count);
+        for (var i = 0; i < 3; i++)
+        {
+            var a = full[i + 2];
+            var b = resumed[i];
+            output.WriteLine($"step {a.Step}: full T {a.TransportLoss:R} phi {a.PotentialLoss:R} gp {a.GradientPenalty:R} | resumed T {b.TransportLoss:R} phi {b.PotentialLoss:R} gp {b.GradientPenalty:R}");
+            Assert.Equal(a.Step, b.Step);
+            Assert.Equal(a.Epoch, b.Epoch);
+            Assert.Equal(a.Paired, b.Paired);
+            Assert.Equal(a.TransportLoss, b.TransportLoss, 6);
+            Assert.Equal(a.PotentialLoss, b.PotentialLoss, 6);
+            Assert.Equal(a.GradientPenalty, b.GradientPenalty, 6);
+            Assert.Equal(a.Rms, b.Rms, 6);
+        }
+        // The epoch boundary was crossed (3 batches per epoch) and pairing followed the within-epoch iteration.
+        Assert.Equal(new[] { true, true, false, true, true }, full.Select(s => s.Paired));
+        Assert.Equal(new[] { 1, 1, 1, 2, 2 }, full.Select(s => s.Epoch));
+    }
+
+    [Fact]
+    public void NaNInput_IsReportedByTerm_AndTheLastCheckpointIsKept()
+    {
+        var source = new RandomBatchSource { NaNAt = (1, 2) };
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        using var trainer = new OtTrainer(t, p, Options(dir, 10, checkpointEvery: 1));
+        var ckpt = Path.Combine(dir, TrainingCheckpoint.DefaultFileName);
+        var e = Assert.Throws<NonFiniteLossException>(() => trainer.Train(source));
+        Assert.Equal("potential_loss", e.Term);
+        Assert.Equal(3, e.Step);
+        Assert.Equal(2, TrainingCheckpoint.ReadPosition(ckpt).Step);
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp", SearchOption.AllDirectories));
+        // The checkpoint on disk still loads.
+        using var t2 = new TinyDenoiser(seed: 5);
+        using var p2 = new TinyCritic(seed: 6);
+        using var trainer2 = new OtTrainer(t2, p2, Options(dir, 10));
+        trainer2.Resume(ckpt);
+        Assert.Equal(2, trainer2.Position.Step);
+    }
+
+    [Fact]
+    public void Cancellation_StopsBetweenSteps_WithAConsistentCheckpoint()
+    {
+        var source = new RandomBatchSource();
+        using var cts = new CancellationTokenSource();
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        using var trainer = new OtTrainer(t, p, Options(dir, 20));
+        var seen = 0;
+        Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(source, new SyncProgress<TrainingProgress>(pr =>
+        {
+            seen++;
+            if (pr.Losses.Step == 2) cts.Cancel();
+        }), cts.Token));
+        Assert.Equal(2, seen);
+        var ckpt = Path.Combine(dir, TrainingCheckpoint.DefaultFileName);
+        var pos = TrainingCheckpoint.ReadPosition(ckpt);
+        Assert.Equal(2, pos.Step);
+        Assert.Equal(1, pos.Epoch);
+        Assert.Equal(2, pos.NextBatch);
+        var csv = File.ReadAllLines(Path.Combine(dir, "loss_history.csv"));
+        Assert.Equal(3, csv.Length);   // header + 2 steps
+    }
+
+    [Fact]
+    public void Steps_DoNotLeakTensors()
+    {
+        var source = new RandomBatchSource(batchesPerEpoch: 8);
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        using var trainer = new OtTrainer(t, p, Options(null, 8) with { Mode = PairingMode.Paired });
+        var live = new List<long>();
+        trainer.Train(source, new SyncProgress<TrainingProgress>(_ => live.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount)));
+        output.WriteLine("live tensors after each step: " + string.Join(", ", live));
+        // After the optimizers have created their state (first steps), the live count must stay flat.
+        Assert.Equal(live[2], live[^1]);
+    }
+
+    [Fact]
+    public void UnpairedMode_FeedsThePotentialTargetsOfAnotherBatch()
+    {
+        var source = new RandomBatchSource(batchesPerEpoch: 4);
+        using var t = new TinyDenoiser();
+        using var probe = new ProbeCritic();
+        using var trainer = new OtTrainer(t, probe, Options(null, 2) with { Mode = PairingMode.Unpaired });
+        trainer.Train(source);
+        // Step 1 (batch 0) must see the targets of batch 2 (= 0 + 4/2) as "real" samples.
+        using var batches = new DisposableList(source.GetBatches(1).ToList());
+        var firstReal = probe.Seen[0];
+        Assert.True(firstReal.allclose(batches.Items[2].Target), "the potential's real samples are batch 2's targets");
+        Assert.False(firstReal.allclose(batches.Items[0].Target));
+        foreach (var s in probe.Seen) s.Dispose();
+    }
+
+    [Fact]
+    public void Options_AreValidated_AndLearningRatesFollowTheOfficialSchedule()
+    {
+        var o = new OtTrainerOptions { LearningRate = 1e-4, DecayEvery = 15 };
+        Assert.Equal(1e-4, o.PotentialLearningRate(1), 12);
+        Assert.Equal(1e-4, o.PotentialLearningRate(15), 12);
+        Assert.Equal(1e-5, o.PotentialLearningRate(16), 12);
+        Assert.Equal(5e-7, o.TransportLearningRate(31), 12);
+        Assert.Throws<ModelConfigException>(() => (o with { Epochs = 0 }).Validate());
+        Assert.Throws<ModelConfigException>(() => (o with { LearningRate = -1 }).Validate());
+    }
+
+    private sealed class DisposableList : IDisposable
+    {
+        public DisposableList(List<TrainingBatch> items) => Items = items;
+
+        public List<TrainingBatch> Items { get; }
+
+        public void Dispose()
+        {
+            foreach (var b in Items) b.Dispose();
+        }
+    }
+
+    /// <summary>A critic that records the first input of each potential step (the "real" samples).</summary>
+    private sealed class ProbeCritic : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear fc;
+        private int calls;
+
+        public ProbeCritic() : base("probe")
+        {
+            fc = nn.Linear(3, 1);
+            RegisterComponents();
+        }
+
+        public List<Tensor> Seen { get; } = new();
+
+        public override Tensor forward(Tensor x)
+        {
+            // Call order per step: φ(real), φ(fake), φ(interpolated) [GP], φ(T(x)) [T step].
+            if (calls++ % 4 == 0) Seen.Add(x.detach().clone().DetachFromDisposeScope());
+            return fc.call(x.mean(new long[] { 2, 3 })).reshape(-1);
+        }
+    }
+}
+
+/// <summary>IProgress that reports synchronously on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
+internal sealed class SyncProgress<T> : IProgress<T>
+{
+    private readonly Action<T> action;
+
+    public SyncProgress(Action<T> action) => this.action = action;
+
+    public void Report(T value) => action(value);
+}

@@ -1,0 +1,103 @@
+using DaRcot.Rec.Conditioning;
+using DaRcot.Rec.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Tests.Training;
+
+/// <summary>A tiny residual denoiser that exposes a "dense embedding" (its hidden features), so the trainer's
+/// contrastive path runs too.</summary>
+internal sealed class TinyDenoiser : nn.Module<Tensor, Tensor>, IRecModel
+{
+    private readonly Conv2d head;
+    private readonly Conv2d body;
+    private readonly Conv2d tail;
+
+    public TinyDenoiser(int width = 16, long seed = 1) : base("TinyDenoiser")
+    {
+        manual_seed(seed);
+        head = nn.Conv2d(3, width, 3, padding: 1);
+        body = nn.Conv2d(width, width, 3, padding: 1);
+        tail = nn.Conv2d(width, 3, 3, padding: 1);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var rec = ForwardRec(x);
+        return rec.Output.alias();
+    }
+
+    public RecOutput ForwardRec(Tensor x, bool keepIntermediates = false)
+    {
+        using var scope = NewDisposeScope();
+        var h = nn.functional.relu(head.call(x));
+        var f = nn.functional.relu(body.call(h));
+        var y = x + tail.call(f);
+        return new RecOutput { Output = y.MoveToOuterDisposeScope(), DenseEmbedding = f.MoveToOuterDisposeScope() };
+    }
+}
+
+/// <summary>A small critic (any size ≥ 4).</summary>
+internal sealed class TinyCritic : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d c1;
+    private readonly Conv2d c2;
+    private readonly Linear fc;
+
+    public TinyCritic(long seed = 2) : base("TinyCritic")
+    {
+        manual_seed(seed);
+        c1 = nn.Conv2d(3, 8, 4, stride: 2, padding: 1);
+        c2 = nn.Conv2d(8, 16, 4, stride: 2, padding: 1);
+        fc = nn.Linear(16, 1);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = nn.functional.leaky_relu(c1.call(x), 0.2);
+        h = nn.functional.leaky_relu(c2.call(h), 0.2).mean(new long[] { 2, 3 });
+        return fc.call(h).MoveToOuterDisposeScope();   // [B,1]: the trainer accepts [B] or [B,1]
+    }
+}
+
+/// <summary>Deterministic random batches per (epoch, index): clean = smooth random image, degraded = clean + noise.
+/// Optionally puts a NaN into one batch.</summary>
+internal sealed class RandomBatchSource : ITrainingBatchSource
+{
+    private readonly int batchSize;
+    private readonly int size;
+
+    public RandomBatchSource(int batchesPerEpoch = 3, int batchSize = 2, int size = 16)
+    {
+        BatchesPerEpoch = batchesPerEpoch;
+        this.batchSize = batchSize;
+        this.size = size;
+    }
+
+    public int BatchesPerEpoch { get; }
+
+    /// <summary>(epoch, batch) whose degraded image gets a NaN.</summary>
+    public (int Epoch, int Batch)? NaNAt { get; init; }
+
+    public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0)
+    {
+        for (var b = startBatch; b < BatchesPerEpoch; b++) yield return Build(epoch, b);
+    }
+
+    // Built outside the iterator: a dispose scope must not stay open across a yield.
+    private TrainingBatch Build(int epoch, int b)
+    {
+        using var g = new Generator((ulong)(1000 * epoch + b));
+        using var scope = NewDisposeScope();
+        var clean = nn.functional.interpolate(rand(new long[] { batchSize, 3, size / 4, size / 4 }, generator: g),
+            new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false);
+        var noisy = clean + 0.1 * randn(clean.shape, generator: g);
+        if (NaNAt == (epoch, b)) noisy[0, 0, 0, 0] = float.NaN;
+        var ids = Enumerable.Range(0, batchSize).Select(i => (long)((b + i) % 2 == 0 ? 1 : 3)).ToArray();
+        return new TrainingBatch(noisy.MoveToOuterDisposeScope(), clean.MoveToOuterDisposeScope(), ids);
+    }
+}
