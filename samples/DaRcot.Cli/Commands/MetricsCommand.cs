@@ -22,7 +22,6 @@ namespace DaRcot.Cli.Commands;
 /// </remarks>
 public sealed class MetricsCommand : ICliCommand
 {
-    private static readonly string[] ImageExtensions = { ".png", ".jpg", ".jpeg", ".bmp" };
     private static readonly string[] Keys = { "psnr", "ssim", "ssim_gaussian", "psnr_y", "ssim_y", "ssim_y_gaussian" };
 
     /// <inheritdoc />
@@ -145,7 +144,7 @@ public sealed class MetricsCommand : ICliCommand
 
     private static List<string> ImagesIn(string folder) =>
         Directory.EnumerateFiles(folder)
-            .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Where(f => ImageTensor.SupportedExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
             .OrderBy(f => f, StringComparer.Ordinal)
             .ToList();
 

@@ -33,6 +33,9 @@ public static class ImageTensor
     /// <summary>ImageSharp configuration with only the PNG, JPEG and BMP codecs registered.</summary>
     internal static Configuration Codecs { get; } = new(new PngConfigurationModule(), new JpegConfigurationModule(), new BmpConfigurationModule());
 
+    /// <summary>File extensions (lower case, with the dot) of the formats <see cref="Load"/> reads.</summary>
+    public static IReadOnlyList<string> SupportedExtensions { get; } = new[] { ".png", ".jpg", ".jpeg", ".bmp" };
+
     /// <summary>
     /// Loads a PNG, JPEG or BMP file as a float32 tensor <c>[1, C, H, W]</c> in [0,1] on the CPU.
     /// </summary>
@@ -48,6 +51,8 @@ public static class ImageTensor
         options ??= ImageLoadOptions.Default;
         if (options.MaxPixels <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxPixels, "MaxPixels must be positive.");
+        if (options.Channels is not (ChannelMode.Rgb or ChannelMode.KeepChannels))
+            throw new ArgumentOutOfRangeException(nameof(options), options.Channels, "Unknown channel mode.");
 
         var bytes = ReadFile(path);
         var kind = Sniff(bytes);
