@@ -110,7 +110,7 @@ public static class OfficialTestLayout
     {
         var inputDir = ImageFiles.FindDirectory(dir, inputSub) ?? throw new DaRcotException($"Folder '{Path.Combine(dir, inputSub)}' does not exist.");
         var targetDir = ImageFiles.FindDirectory(dir, targetSub) ?? throw new DaRcotException($"Folder '{Path.Combine(dir, targetSub)}' does not exist.");
-        var report = PairedFolder.Match(inputDir, targetDir, PairingMode.ByStem, inputKey, targetKey);
+        var report = PairedFolder.Match(inputDir, targetDir, FolderPairing.ByStem, inputKey, targetKey);
         if (!report.IsComplete) problems?.Add($"{name}: {report.Describe()}");
         var items = report.Pairs.Select(p => new TestItem(Path.GetFileName(p.InputPath), p.TargetPath, p.InputPath, null)).ToArray();
         return new TestSet(name, task, DegradationRegistry.GetTaskId(task), items);

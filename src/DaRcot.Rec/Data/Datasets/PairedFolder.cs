@@ -9,7 +9,7 @@ namespace DaRcot.Rec.Data.Datasets;
 public sealed record ImagePair(string Key, string InputPath, string TargetPath);
 
 /// <summary>How <see cref="PairedFolder.Match"/> pairs files.</summary>
-public enum PairingMode
+public enum FolderPairing
 {
     /// <summary>By key (file stem, optionally normalised): robust to missing files, which are reported.</summary>
     ByStem = 0,
@@ -76,12 +76,12 @@ public static class PairedFolder
     /// <c>norain-1</c> → <c>1</c>.</param>
     /// <exception cref="DaRcotException">A folder is missing, two inputs share a stem, or two targets map to the same key
     /// (the message names both files).</exception>
-    public static PairingReport Match(string inputDirectory, string targetDirectory, PairingMode mode = PairingMode.ByStem,
+    public static PairingReport Match(string inputDirectory, string targetDirectory, FolderPairing mode = FolderPairing.ByStem,
         Func<string, string>? inputKey = null, Func<string, string>? targetKey = null)
     {
         var inputs = ImageFiles.List(inputDirectory);
         var targets = ImageFiles.List(targetDirectory);
-        if (mode == PairingMode.SortedOrder)
+        if (mode == FolderPairing.SortedOrder)
         {
             int n = Math.Min(inputs.Count, targets.Count);
             var sortedPairs = Enumerable.Range(0, n)
