@@ -147,3 +147,24 @@ public class DatasetTests
         Assert.All(items, i => Assert.True(i.IsSynthetic));
     }
 }
+
+public class TrainingSourcesTests
+{
+    [Fact]
+    public void Detects_a_clean_folder_or_the_official_layout()
+    {
+        using var tmp = new TempFolder();
+        var clean = tmp.Dir("photos", "sub");
+        TempFolder.Random(Path.Combine(clean, "a.png"), 8, 8, 1);
+        var synthetic = TrainingSources.FromDirectory(Path.Combine(tmp.Root, "photos"), new[] { "denoise_50", "dehaze" });
+        Assert.Equal(new[] { 2, 4 }, synthetic.Items.Select(i => i.TaskId));
+        Assert.All(synthetic.Items, i => Assert.True(i.IsSynthetic));
+
+        TempFolder.Random(Path.Combine(tmp.Dir("data", "Train", "Deblur", "blur"), "x.png"), 8, 8, 2);
+        TempFolder.Random(Path.Combine(tmp.Dir("data", "Train", "Deblur", "sharp"), "x.png"), 8, 8, 3);
+        var official = TrainingSources.FromDirectory(Path.Combine(tmp.Root, "data"), new[] { "deblur" });
+        var item = Assert.Single(official.Items);
+        Assert.False(item.IsSynthetic);
+        Assert.Throws<DaRcotException>(() => TrainingSources.FromDirectory(Path.Combine(tmp.Root, "data"), new[] { "lowlight" }));
+    }
+}

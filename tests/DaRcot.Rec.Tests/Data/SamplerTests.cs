@@ -144,3 +144,16 @@ public class SamplerTests
         Assert.Equal(2, seen);
     }
 }
+
+public class SamplerPassTests
+{
+    [Fact]
+    public void Long_shuffled_epochs_make_full_passes_in_different_orders()
+    {
+        var items = Enumerable.Range(0, 10).Select(i => new TrainingItem(3, $"/f/{i}.png", $"/f/in{i}.png", null)).ToArray();
+        var sampler = new MultiTaskSampler(items, seed: 9);
+        var draws = Enumerable.Range(0, 30).Select(i => sampler.Draw(1, i).ItemIndex).ToArray();
+        for (int pass = 0; pass < 3; pass++) Assert.Equal(Enumerable.Range(0, 10), draws.Skip(10 * pass).Take(10).Order());
+        Assert.NotEqual(draws.Take(10), draws.Skip(10).Take(10));
+    }
+}

@@ -6,7 +6,8 @@ namespace DaRcot.Rec.Data.Samplers;
 /// <summary>How a <see cref="MultiTaskSampler"/> chooses the items of an epoch.</summary>
 public enum SamplingMode
 {
-    /// <summary>Official: one pass over all items (with the official repeats if the list has them) in a shuffled order per epoch.</summary>
+    /// <summary>Official: passes over all items (with the official repeats if the list has them), each in a fresh shuffled
+    /// order (an epoch of exactly the item count is one pass, as the official DataLoader).</summary>
     ShuffledEpoch = 0,
 
     /// <summary>Each draw picks a task by its weight, then an item of that task uniformly (with replacement).</summary>
@@ -32,7 +33,7 @@ public sealed class MultiTaskSampler
     private readonly Dictionary<int, string[]> _distinctTargets = new();
     private readonly Dictionary<string, int> _firstItemOfTarget = new(StringComparer.Ordinal);
     private readonly object _gate = new();
-    private (int Epoch, int[] Order)? _permutation;
+    private (int Epoch, long Pass, int[] Order)? _permutation;
 
     /// <summary>Creates the sampler.</summary>
     /// <param name="items">The training items.</param>
@@ -114,8 +115,9 @@ public sealed class MultiTaskSampler
         }
         else
         {
-            var order = Permutation(epoch);
-            item = order[(int)(index % order.Length)];
+            // Epochs longer than the item list make several passes, each with its own order.
+            var order = Permutation(epoch, index / Items.Count);
+            item = order[(int)(index % Items.Count)];
         }
         int taskId = Items[item].TaskId;
         int target = item;
@@ -131,19 +133,19 @@ public sealed class MultiTaskSampler
         return new SampleDraw(item, target, taskId);
     }
 
-    private int[] Permutation(int epoch)
+    private int[] Permutation(int epoch, long pass)
     {
         lock (_gate)
         {
-            if (_permutation is { } p && p.Epoch == epoch) return p.Order;
+            if (_permutation is { } p && p.Epoch == epoch && p.Pass == pass) return p.Order;
             var order = Enumerable.Range(0, Items.Count).ToArray();
-            var random = SampleSeed.CreateRandom(Seed, epoch, -1, stream: 0);
+            var random = SampleSeed.CreateRandom(Seed, epoch, -1 - pass, stream: 0);
             for (int i = order.Length - 1; i > 0; i--)
             {
                 int j = random.Next(i + 1);
                 (order[i], order[j]) = (order[j], order[i]);
             }
-            _permutation = (epoch, order);
+            _permutation = (epoch, pass, order);
             return order;
         }
     }
