@@ -31,6 +31,18 @@ public static class CheckpointReader
     /// <exception cref="UnsafePickleException">The pickle references a global outside the allow-list.</exception>
     public static Dictionary<string, torch.Tensor> ReadStateDict(string path, string? containerKey = null)
     {
+        try
+        {
+            return ReadStateDictCore(path, containerKey);
+        }
+        catch (ModuleTreeTooDeepException e)
+        {
+            throw new CheckpointFormatException(path, e.Message, e);
+        }
+    }
+
+    private static Dictionary<string, torch.Tensor> ReadStateDictCore(string path, string? containerKey)
+    {
         var format = DetectFormat(path);
         Dictionary<string, torch.Tensor> result;
         switch (format)
@@ -74,6 +86,18 @@ public static class CheckpointReader
     /// <exception cref="CheckpointFormatException">The file cannot be read.</exception>
     /// <exception cref="UnsafePickleException">The pickle references a global outside the allow-list.</exception>
     public static CheckpointInfo Inspect(string path)
+    {
+        try
+        {
+            return InspectCore(path);
+        }
+        catch (ModuleTreeTooDeepException e)
+        {
+            throw new CheckpointFormatException(path, e.Message, e);
+        }
+    }
+
+    private static CheckpointInfo InspectCore(string path)
     {
         var format = DetectFormat(path);
         switch (format)
@@ -217,7 +241,8 @@ public static class CheckpointReader
     // in registration order with prefix "child.". A child registered under several names appears under each.
     private static void WalkModule(PickleObject module, string prefix, List<(string, TensorStub)> into, int depth)
     {
-        if (depth > 256) throw new InvalidOperationException("module nesting deeper than 256 levels");
+        // Memoised pickles can make a module its own descendant; real networks are never this deep.
+        if (depth > 256) throw new ModuleTreeTooDeepException();
         var state = module.StateDict!;
         if (state.GetOrNull("_parameters") is PickleDict ps)
             foreach (var (k, v) in ps.Entries)
@@ -231,6 +256,11 @@ public static class CheckpointReader
             foreach (var (k, v) in ms.Entries)
                 if (k is string name && v is PickleObject child && child.StateDict is not null)
                     WalkModule(child, prefix + name + ".", into, depth + 1);
+    }
+
+    private sealed class ModuleTreeTooDeepException : Exception
+    {
+        public ModuleTreeTooDeepException() : base("module nesting is deeper than 256 levels (cyclic module tree?)") { }
     }
 
     private static Dictionary<string, torch.Tensor> SelectFlat(string path, Dictionary<string, torch.Tensor> all, string? containerKey)

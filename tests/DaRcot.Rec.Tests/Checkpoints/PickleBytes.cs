@@ -34,6 +34,20 @@ internal sealed class PickleBytes
     public PickleBytes Reduce() => Op((byte)'R');
     public PickleBytes PersId() => Op((byte)'Q');
     public PickleBytes Stop() => Op((byte)'.');
+    public PickleBytes NewObj() => Op(0x81);
+    public PickleBytes Build() => Op((byte)'b');
+    public PickleBytes Put(byte slot) => Op((byte)'q', slot);
+    public PickleBytes Get(byte slot) => Op((byte)'h', slot);
+    public PickleBytes OrderedDict() => Global("collections", "OrderedDict").EmptyTuple().Reduce();
+
+    /// <summary>Starts an nn.Module object the way torch pickles one: NEWOBJ of the class, then a __dict__ to BUILD.
+    /// The caller adds "_parameters", "_buffers", ... entries with SETITEM and ends with <see cref="Build"/>.</summary>
+    public PickleBytes Module(string module, string cls, byte? memo = null)
+    {
+        Global(module, cls).EmptyTuple().NewObj();
+        if (memo is { } slot) Put(slot);
+        return EmptyDict();
+    }
 
     /// <summary>_rebuild_tensor_v2(persistent storage key, offset, size, stride, False, OrderedDict()).</summary>
     public PickleBytes Tensor(string storageType, string key, int storageNumel, int offset, int[] size, int[] stride)

@@ -65,6 +65,21 @@ public static partial class PickleAllowList
     // Module paths of the DA-RCOT classes: the repo imports model_res; a script run directly pickles __main__.
     private static readonly HashSet<string> DaRcotModules = new(StringComparer.Ordinal) { "model_res", "__main__" };
 
+    // Classes allowed at run time by the application (whole-module checkpoints of other repositories).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> ExtraModuleClasses = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Allows <c>module.name</c> as an nn.Module class in whole-module checkpoints (e.g. a network class of another
+    /// repository). Safe by construction: allowed classes are only recorded, never instantiated or called, so this
+    /// lets a file describe more module types but never lets it run code.
+    /// </summary>
+    public static void AddModuleClass(string module, string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(module);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ExtraModuleClasses[$"{module}.{name}"] = 0;
+    }
+
     [GeneratedRegex(@"^torch\.nn\.modules\.[a-z_]+$")]
     private static partial Regex TorchModulePath();
 
@@ -93,6 +108,7 @@ public static partial class PickleAllowList
         if (module == "torch" && DTypes.Contains(name)) return new PickleGlobal(module, name, GlobalKind.Marker);
         if (TorchModulePath().IsMatch(module) && ClassName().IsMatch(name)) return new PickleGlobal(module, name, GlobalKind.ModuleClass);
         if (DaRcotModules.Contains(module) && DaRcotClasses.Contains(name)) return new PickleGlobal(module, name, GlobalKind.ModuleClass);
+        if (ExtraModuleClasses.ContainsKey(full)) return new PickleGlobal(module, name, GlobalKind.ModuleClass);
         return null;
     }
 }
