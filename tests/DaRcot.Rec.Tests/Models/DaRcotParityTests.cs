@@ -84,6 +84,19 @@ public class DaRcotParityTests(ITestOutputHelper log)
         CheckCase(model, tol, "official_checkpoint_format.pth [Tnet] (whole pickled MRCNet)");
     }
 
+    [SkippableTheory]
+    [InlineData("darcot_mrcnet_small", "weights.pth")]
+    [InlineData("darcot_losses", "official_checkpoint_format.pth")]
+    public void StateDictKeysAndShapesEqualTheOfficialOnesInOfficialOrder(string folder, string file)
+    {
+        var (model, _) = Build();
+        using var _m = model;
+        var official = CheckpointReader.ReadStateDict(Fixtures.Path("parity", folder, file), "Tnet");
+        var ours = model.state_dict();
+        Assert.Equal(official.Keys, ours.Keys);
+        Assert.All(official, kv => Assert.Equal(kv.Value.shape, ours[kv.Key].shape));
+    }
+
     [SkippableFact]
     public void FirstPassAndResidualAreConsistentWithTheOfficialWeights()
     {
