@@ -39,7 +39,8 @@ public sealed record CheckpointEntry(string Key, string Kind);
 /// <param name="Kind">"state_dict" or "module".</param>
 /// <param name="ModuleClass">For a pickled module, its class as <c>module.Class</c>; otherwise null.</param>
 /// <param name="TensorCount">Number of state-dict entries.</param>
-/// <param name="ParameterCount">Sum of elements of the distinct tensors (a tensor shared under several names counts once).</param>
+/// <param name="ParameterCount">Sum of elements of the distinct state-dict tensors — parameters and persistent buffers,
+/// as in the state dict — where a tensor shared under several names counts once (like <c>parameters()</c>).</param>
 /// <param name="Tensors">Every entry in state-dict order.</param>
 public sealed record CheckpointContainer(
     string? Key,

@@ -43,10 +43,12 @@ public static class SafetensorsFile
         {
             foreach (var e in header.Entries)
             {
-                var bytes = new byte[e.End - e.Begin];
+                // Read straight into the tensor's memory (no intermediate array).
+                var t = torch.empty(e.Shape, e.DType);
+                result[e.Name] = t;
+                if (e.End == e.Begin) continue;
                 stream.Position = header.DataStart + e.Begin;
-                stream.ReadExactly(bytes);
-                result[e.Name] = RawTensors.FromBytes(bytes, e.DType, e.Shape);
+                stream.ReadExactly(t.bytes);
             }
         }
         catch (Exception ex) when (ex is EndOfStreamException or IOException)
@@ -122,8 +124,6 @@ public static class SafetensorsFile
     public static void Write(string path, IReadOnlyDictionary<string, torch.Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(tensors);
-        var names = new List<string>();
-        var blobs = new List<byte[]>();
         var headerStream = new MemoryStream();
         using (var w = new Utf8JsonWriter(headerStream))
         {
@@ -139,7 +139,7 @@ public static class SafetensorsFile
             {
                 var code = DTypes.FirstOrDefault(kv => kv.Value == tensor.dtype).Key
                            ?? throw new TensorArgumentException(name, $"dtype {tensor.dtype} cannot be stored in safetensors");
-                var bytes = RawTensors.ToBytes(tensor);
+                long length = tensor.numel() * RawTensors.ElementSize(tensor.dtype);
                 w.WriteStartObject(name);
                 w.WriteString("dtype", code);
                 w.WriteStartArray("shape");
@@ -147,12 +147,10 @@ public static class SafetensorsFile
                 w.WriteEndArray();
                 w.WriteStartArray("data_offsets");
                 w.WriteNumberValue(offset);
-                w.WriteNumberValue(offset + bytes.Length);
+                w.WriteNumberValue(offset + length);
                 w.WriteEndArray();
                 w.WriteEndObject();
-                offset += bytes.Length;
-                names.Add(name);
-                blobs.Add(bytes);
+                offset += length;
             }
             w.WriteEndObject();
         }
@@ -165,7 +163,8 @@ public static class SafetensorsFile
             BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Count);
             s.Write(len);
             s.Write(header.ToArray());
-            foreach (var b in blobs) s.Write(b);
+            // One tensor's bytes in memory at a time.
+            foreach (var tensor in tensors.Values) s.Write(RawTensors.ToBytes(tensor));
         });
     }
 

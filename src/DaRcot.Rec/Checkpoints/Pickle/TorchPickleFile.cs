@@ -79,6 +79,9 @@ internal sealed class TorchPickleFile : IDisposable
         try
         {
             if (entry.Length > int.MaxValue) throw new CheckpointFormatException(_path, $"record '{entry.FullName}' is larger than 2 GB");
+            // The size comes from the archive's directory; a pickle beyond 1 GB is a corrupt or hostile file, not a checkpoint.
+            if (entry.FullName.EndsWith("data.pkl", StringComparison.Ordinal) && entry.Length > (1L << 30))
+                throw new CheckpointFormatException(_path, $"record '{entry.FullName}' declares {entry.Length} bytes, too large for a checkpoint pickle");
             var buffer = new byte[entry.Length];
             using var s = entry.Open();
             s.ReadExactly(buffer);
