@@ -1,0 +1,200 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using DaRcot.Rec.Checkpoints;
+using DaRcot.Rec.Errors;
+using DaRcot.Rec.Inference;
+using DaRcot.Rec.Models;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DaRcot.Cli.Commands;
+
+/// <summary>
+/// <c>darcot bench --arch ARCH [--config CONFIG.json] [--weights FILE] [--size 128] [--batch 1] [--iterations 10]
+/// [--warmup 2] [--device cpu] [--threads N] [--json]</c>: times forward passes of a network under
+/// <c>no_grad</c> on a random input and prints mean / median / p95 latency and throughput. Random weights unless
+/// <c>--weights</c> is given: latency does not depend on the weight values, so a checkpoint is only needed to
+/// benchmark the exact released configuration without writing its JSON.
+/// </summary>
+public sealed class BenchCommand : ICliCommand
+{
+    /// <inheritdoc />
+    public Command Build()
+    {
+        var arch = new Option<string>("--arch", "-a") { Description = $"Architecture: {string.Join(", ", ModelFactory.KnownArchs)}.", Required = true };
+        var config = new Option<string?>("--config", "-c") { Description = "JSON file of official constructor arguments (default: the official defaults)." };
+        var weights = new Option<string?>("--weights", "-w") { Description = "Optional checkpoint to load (random weights otherwise)." };
+        var containerKey = new Option<string?>("--container-key") { Description = "Key of the state_dict inside the checkpoint (detected when omitted)." };
+        var size = new Option<int>("--size", "-s") { Description = "Input height and width in pixels.", DefaultValueFactory = _ => 128 };
+        var batch = new Option<int>("--batch", "-b") { Description = "Images per forward pass.", DefaultValueFactory = _ => 1 };
+        var iterations = new Option<int>("--iterations", "-n") { Description = "Timed forward passes.", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed forward passes first (allocator and kernel warm-up).", DefaultValueFactory = _ => 2 };
+        var device = new Option<string>("--device", "-d") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
+        var threads = new Option<int?>("--threads", "-t") { Description = "Intra-op CPU threads (torch.set_num_threads); default: libtorch's choice." };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var command = new Command("bench", "Time forward passes of a network (random or loaded weights) and report latency and images/s.");
+        foreach (var option in new Option[] { arch, config, weights, containerKey, size, batch, iterations, warmup, device, threads, json })
+            command.Options.Add(option);
+        command.SetAction(parseResult => Run(new Request(
+            parseResult.GetValue(arch)!, parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),
+            parseResult.GetValue(size), parseResult.GetValue(batch), parseResult.GetValue(iterations), parseResult.GetValue(warmup),
+            parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(threads), parseResult.GetValue(json))));
+        return command;
+    }
+
+    private sealed record Request(string Arch, string? ConfigPath, string? Weights, string? ContainerKey, int Size, int Batch,
+        int Iterations, int Warmup, string Device, int? Threads, bool Json);
+
+    private sealed record Result(string Arch, string Device, int Threads, int Size, int Batch, int Warmup, long Parameters,
+        double[] Milliseconds)
+    {
+        public double Mean => Milliseconds.Average();
+        public double Median => Percentile(50);
+        public double P95 => Percentile(95);
+        public double Min => Milliseconds.Min();
+        public double Max => Milliseconds.Max();
+        public double ImagesPerSecond => Batch * 1000.0 / Mean;
+
+        // Nearest-rank percentile: always one of the measured values, no interpolation between few samples.
+        private double Percentile(double p)
+        {
+            var sorted = Milliseconds.Order().ToArray();
+            var rank = (int)Math.Ceiling(p / 100.0 * sorted.Length);
+            return sorted[Math.Clamp(rank, 1, sorted.Length) - 1];
+        }
+    }
+
+    private static int Run(Request r)
+    {
+        if (r.Size < 1) return Fail($"--size must be at least 1, got {r.Size}.");
+        if (r.Batch < 1) return Fail($"--batch must be at least 1, got {r.Batch}.");
+        if (r.Iterations < 1) return Fail($"--iterations must be at least 1, got {r.Iterations}.");
+        if (r.Warmup < 0) return Fail($"--warmup must not be negative, got {r.Warmup}.");
+        if (r.Threads is < 1) return Fail($"--threads must be at least 1, got {r.Threads}.");
+        try
+        {
+            string? configJson = null;
+            if (r.ConfigPath is not null)
+            {
+                if (!File.Exists(r.ConfigPath)) return Fail($"config file '{r.ConfigPath}' does not exist.");
+                configJson = File.ReadAllText(r.ConfigPath);
+            }
+            if (r.Weights is not null && !File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
+            // Resolve the device before building a possibly large model, so a bad --device fails fast.
+            var device = Restorer.ResolveDevice(r.Device);
+            if (r.Threads is int n) set_num_threads(n);
+
+            var result = Measure(r, configJson, device);
+            Console.Out.Write(r.Json ? ToJson(result) : ToTable(result));
+            return 0;
+        }
+        catch (Exception e) when (e is DaRcotException or ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            return Fail(e.Message);
+        }
+    }
+
+    private static Result Measure(Request r, string? configJson, Device device)
+    {
+        var (model, info) = ModelFactory.Create(r.Arch, configJson);
+        using (model)
+        {
+            if (r.Weights is not null) StateDictLoader.LoadFile(model, r.Weights, r.ContainerKey, strict: true);
+            model.to(device);
+            model.eval();
+            long parameters = model.parameters().Sum(p => p.numel());
+
+            // A fixed generator: every run times the same input, and other users of the global RNG are untouched.
+            using var generator = new Generator(0);
+            using var input = rand(new long[] { r.Batch, info.InputChannels, r.Size, r.Size }, generator: generator).to(device);
+            var times = new double[r.Iterations];
+            using (no_grad())
+            {
+                for (var i = 0; i < r.Warmup; i++) Forward(model, input, device);
+                for (var i = 0; i < r.Iterations; i++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    Forward(model, input, device);
+                    times[i] = watch.Elapsed.TotalMilliseconds;
+                }
+            }
+            return new Result(info.Arch, device.ToString(), get_num_threads(), r.Size, r.Batch, r.Warmup, parameters, times);
+        }
+    }
+
+    // One forward pass, its tensors freed at once. CUDA runs asynchronously, so wait for the kernels to finish or
+    // the stopwatch would measure only the launches.
+    private static void Forward(nn.Module<Tensor, Tensor> model, Tensor input, Device device)
+    {
+        using var scope = NewDisposeScope();
+        _ = model.call(input);
+        if (device.type == DeviceType.CUDA) cuda.synchronize();
+    }
+
+    private static string F(double v, string format = "F2") => v.ToString(format, CultureInfo.InvariantCulture);
+
+    private static string ToTable(Result result)
+    {
+        var writer = new StringWriter();
+        // Write through Console.Out as it is now (tests redirect it), without colour codes when not a terminal.
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 100;
+        var table = new Table().Title($"darcot bench: {result.Arch}")
+            .AddColumn("setting").AddColumn(new TableColumn("value").RightAligned());
+        table.AddRow("device", $"{result.Device} ({result.Threads} threads)");
+        table.AddRow("input", $"{result.Batch}×3×{result.Size}×{result.Size}");
+        table.AddRow("parameters", result.Parameters.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("iterations", $"{result.Milliseconds.Length} (+{result.Warmup} warm-up)");
+        table.AddRow("mean", $"{F(result.Mean)} ms");
+        table.AddRow("median", $"{F(result.Median)} ms");
+        table.AddRow("p95", $"{F(result.P95)} ms");
+        table.AddRow("min / max", $"{F(result.Min)} / {F(result.Max)} ms");
+        table.AddRow("throughput", $"{F(result.ImagesPerSecond)} images/s");
+        console.Write(table);
+        return writer.ToString();
+    }
+
+    private static string ToJson(Result result)
+    {
+        var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("arch", result.Arch);
+            w.WriteString("device", result.Device);
+            w.WriteNumber("threads", result.Threads);
+            w.WriteNumber("size", result.Size);
+            w.WriteNumber("batch", result.Batch);
+            w.WriteNumber("warmup", result.Warmup);
+            w.WriteNumber("iterations", result.Milliseconds.Length);
+            w.WriteNumber("parameters", result.Parameters);
+            w.WriteNumber("mean_ms", result.Mean);
+            w.WriteNumber("median_ms", result.Median);
+            w.WriteNumber("p95_ms", result.P95);
+            w.WriteNumber("min_ms", result.Min);
+            w.WriteNumber("max_ms", result.Max);
+            w.WriteNumber("images_per_second", result.ImagesPerSecond);
+            w.WriteStartArray("times_ms");
+            foreach (var t in result.Milliseconds) w.WriteNumberValue(t);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray()) + Environment.NewLine;
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine($"darcot bench: {message}");
+        return 1;
+    }
+}
