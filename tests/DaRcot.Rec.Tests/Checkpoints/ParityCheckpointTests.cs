@@ -116,7 +116,12 @@ public class ParityCheckpointTests
         sw.Restart();
         var fromStateDict = CheckpointReader.ReadStateDict(plain, "Tnet");
         _out.WriteLine($"darcot_mrcnet_small/weights.pth read in {sw.ElapsedMilliseconds} ms");
+        sw.Restart();
         var auto = CheckpointReader.ReadStateDict(official);
+        _out.WriteLine($"official_checkpoint_format.pth read again (warm) in {sw.ElapsedMilliseconds} ms");
+        sw.Restart();
+        CheckpointReader.Inspect(official);
+        _out.WriteLine($"official_checkpoint_format.pth inspected (no tensor data) in {sw.ElapsedMilliseconds} ms");
         try
         {
             Assert.Equal(238, fromModule.Count);

@@ -353,12 +353,12 @@ internal sealed class PickleMachine
         var sb = new StringBuilder();
         for (int i = 0; i < s.Length; i++)
         {
-            if (s[i] == '\\' && i + 5 < s.Length + 0 && s[i + 1] == 'u')
+            if (s[i] == '\\' && i + 5 < s.Length && s[i + 1] == 'u')
             {
                 sb.Append((char)int.Parse(s.AsSpan(i + 2, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
                 i += 5;
             }
-            else if (s[i] == '\\' && i + 9 < s.Length + 0 && s[i + 1] == 'U')
+            else if (s[i] == '\\' && i + 9 < s.Length && s[i + 1] == 'U')
             {
                 sb.Append(char.ConvertFromUtf32(int.Parse(s.AsSpan(i + 2, 8), NumberStyles.HexNumber, CultureInfo.InvariantCulture)));
                 i += 9;

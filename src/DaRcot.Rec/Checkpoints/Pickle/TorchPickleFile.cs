@@ -55,8 +55,16 @@ internal sealed class TorchPickleFile : IDisposable
             _zipPrefix = pkl.FullName[..^"data.pkl".Length];
             var byteorder = _zip.GetEntry(_zipPrefix + "byteorder");
             if (byteorder is not null) _bigEndian = ReadEntry(byteorder).AsSpan().SequenceEqual("big"u8);
-            var bytes = ReadEntry(pkl);
-            Root = new PickleMachine(bytes, 0, path, PersistentLoadZip).Load();
+            try
+            {
+                var bytes = ReadEntry(pkl);
+                Root = new PickleMachine(bytes, 0, path, PersistentLoadZip).Load();
+            }
+            catch
+            {
+                Dispose(); // release the file handle: the caller never receives this object
+                throw;
+            }
         }
         else
         {
