@@ -108,6 +108,29 @@ public class NAFNetTests
     }
 
     [Fact]
+    public void Local_pool_equals_libtorch_window_means_and_is_cheap_for_large_kernels()
+    {
+        using var x = rand(2, 3, 12, 20, generator: new Generator(8));
+        using var pool = new LocalAvgPool2d(5, 7);
+        using var ours = pool.forward(x);
+        // Independent reference: libtorch's avg_pool2d (stride 1, no padding) + the documented replicate pad
+        // (Δh = 4 → top 2, bottom 2; Δw = 6 → left 3, right 3).
+        using var windows = nn.functional.avg_pool2d(x, [5L, 7L], [1L, 1L]);
+        using var reference = nn.functional.pad(windows, [3L, 3L, 2L, 2L], PaddingModes.Replicate);
+        Assert.True((ours - reference).abs().max().item<float>() < 1e-6);
+
+        // The official kernel 384 on a 1/1-scale 720×1280-like feature: an integral image, not 384² work per pixel.
+        using var big = rand(1, 8, 400, 640, generator: new Generator(9));
+        using var wide = new LocalAvgPool2d(384, 384);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        using var y = wide.forward(big);
+        Assert.True(sw.Elapsed.TotalSeconds < 20, $"took {sw.Elapsed}");
+        Assert.Equal(big.shape, y.shape);
+        using var corner = big[.., .., ..384, ..384].mean([2L, 3L]);
+        Assert.True((y[.., .., 0, 0] - corner).abs().max().item<float>() < 1e-5);
+    }
+
+    [Fact]
     public void Tlc_changes_nothing_below_the_kernel_and_something_above_it()
     {
         // tlc_train_size 16 → level-0 kernel 24, level 1: 12, ..., middle (1/16): 1·24/16 = 1.

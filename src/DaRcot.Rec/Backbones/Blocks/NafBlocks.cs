@@ -78,9 +78,16 @@ public sealed class LocalAvgPool2d : nn.Module<Tensor, Tensor>
 
         using var scope = NewDisposeScope();
         long kh = Math.Min(Kernel.Height, h), kw = Math.Min(Kernel.Width, w);
-        // Mean of every kh×kw window (stride 1, no padding); the official code uses integral images, which is the
-        // same sum in a different order.
-        var local = nn.functional.avg_pool2d(x, [kh, kw], [1L, 1L]);
+        // Mean of every kh×kw window (stride 1, no padding) from an integral image, as the official code does:
+        // avg_pool2d would cost kh·kw per output, which is prohibitive for the 384-pixel kernels on real frames.
+        // The integral image is accumulated in float64 so that sums over large frames keep float32 precision.
+        var integral = nn.functional.pad(x.to(float64).cumsum(-1).cumsum(-2), [1L, 0L, 1L, 0L]);
+        long ih = integral.shape[2], iw = integral.shape[3];
+        var bottomRight = integral[.., .., TensorIndex.Slice(kh, ih), TensorIndex.Slice(kw, iw)];
+        var topLeft = integral[.., .., TensorIndex.Slice(0, ih - kh), TensorIndex.Slice(0, iw - kw)];
+        var topRight = integral[.., .., TensorIndex.Slice(0, ih - kh), TensorIndex.Slice(kw, iw)];
+        var bottomLeft = integral[.., .., TensorIndex.Slice(kh, ih), TensorIndex.Slice(0, iw - kw)];
+        var local = ((bottomRight + topLeft - topRight - bottomLeft) / (double)(kh * kw)).to(x.dtype);
         long dh = h - local.shape[2], dw = w - local.shape[3];
         // Back to h×w by replicating the border: left/top get the floor of half the gap, right/bottom the ceiling.
         var padded = nn.functional.pad(local, [dw / 2, (dw + 1) / 2, dh / 2, (dh + 1) / 2], PaddingModes.Replicate);
