@@ -189,7 +189,7 @@ public sealed class OtTrainer : IDisposable
                     };
                     using var other = targets?.Next(batch.Count);
                     var sw = Stopwatch.StartNew();
-                    var losses = RunStep(batch, other, paired, epoch, iteration, position.Step + 1);
+                    var losses = NativeCallGuard.Run(options.GuardNativeCalls, () => RunStep(batch, other, paired, epoch, iteration, position.Step + 1));
                     sw.Stop();
                     position = position with { Step = position.Step + 1, NextBatch = iteration + 1 };
                     History.Add(losses);

@@ -100,6 +100,10 @@ public sealed record OtTrainerOptions
     /// <summary>Also write <c>loss_history.png</c> (the paper's Figure 10 curves) next to the CSV.</summary>
     [JsonPropertyName("plot")] public bool WritePlot { get; init; } = true;
 
+    /// <summary>Run each step inside a .NET no-GC region, which works around TorchSharp 0.107 freeing temporary
+    /// native scalars during native calls when a collection happens mid-call (random crashes in long runs).</summary>
+    [JsonPropertyName("guard_native_calls")] public bool GuardNativeCalls { get; init; } = true;
+
     /// <summary>Checks every field; throws <see cref="ModelConfigException"/> naming the first bad one.</summary>
     public void Validate()
     {

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using DaRcot.Rec.Data.Datasets;
+using DaRcot.Rec.Data.Degradations;
+using DaRcot.Rec.Data.Samplers;
+using DaRcot.Rec.Training;
+using DaRcot.Rec.Tests.Infrastructure;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Tests.Training;
+
+/// <summary>The trainer actually learns: a tiny residual CNN trained on real photos with σ=25 noise improves the
+/// PSNR of held-out patches (a photo never seen in training).</summary>
+public sealed class LearningTests
+{
+    private readonly ITestOutputHelper output;
+
+    public LearningTests(ITestOutputHelper output) => this.output = output;
+
+    private static StreamingBatchSource Source(IEnumerable<string> files, int samples, int batch, long seed)
+    {
+        var noise = DegradationRegistry.Create("denoise_25");
+        var items = files.Select(f => new TrainingItem(noise.TaskId, f, null, noise)).ToArray();
+        return new StreamingBatchSource(items, new StreamingBatchOptions
+        {
+            BatchSize = batch, PatchSize = 32, Seed = seed, SamplesPerEpoch = samples, PrefetchBatches = 0, Workers = 1,
+        });
+    }
+
+    // PSNR with data range 1 over the whole batch, clamped to [0,1] as a saved image would be.
+    private static double Psnr(Tensor restored, Tensor clean)
+    {
+        using var scope = NewDisposeScope();
+        var mse = (restored.clamp(0, 1) - clean).square().mean().to(ScalarType.Float64).item<double>();
+        return 10 * Math.Log10(1.0 / mse);
+    }
+
+    [SkippableFact]
+    public void TinyDenoiser_TrainedOnNoisyPhotoPatches_ImprovesHeldOutPsnr()
+    {
+        var train = new[] { "astronaut.png", "coffee.png", "horse.png" }.Select(n => Fixtures.Path("images", n)).ToArray();
+        var heldOut = Fixtures.Path("images", "chelsea.png");
+        manual_seed(11);
+        using var t = new TinyDenoiser(width: 16, seed: 11);
+        using var phi = new TinyCritic(seed: 12);
+
+        var val = Source(new[] { heldOut }, 32, 32, seed: 4242).GetBatches(1).Single();
+        using var _val = val;
+        double before;
+        using (no_grad()) before = Psnr(t.call(val.Degraded), val.Target);
+        var noisy = Psnr(val.Degraded, val.Target);
+
+        const int steps = 120;
+        var options = new OtTrainerOptions
+        {
+            Epochs = 1, LearningRate = 2e-3, Mode = DaRcot.Rec.Training.PairingMode.Paired, MaxSteps = steps, Seed = 3, WritePlot = false,
+        };
+        using var trainer = new OtTrainer(t, phi, options);
+        var sw = Stopwatch.StartNew();
+        trainer.Train(Source(train, steps * 4, 4, seed: 5));
+        sw.Stop();
+
+        double after;
+        using (no_grad()) after = Psnr(t.call(val.Degraded), val.Target);
+        output.WriteLine($"held-out PSNR: noisy {noisy:F2} dB, before {before:F2} dB, after {after:F2} dB (gain {after - before:F2} dB); {steps} steps in {sw.Elapsed.TotalSeconds:F1} s ({sw.Elapsed.TotalMilliseconds / steps:F0} ms/step)");
+        // Measured on this setup: noisy 20.27 dB, before 19.91 dB, after 23.77 dB (gain 3.86 dB). Assert well under half.
+        Assert.True(after - before >= 1.5, $"PSNR gain {after - before:F2} dB < 1.5 dB");
+        Assert.True(after > noisy + 1.0, $"restored {after:F2} dB is not clearly better than the noisy input {noisy:F2} dB");
+    }
+}

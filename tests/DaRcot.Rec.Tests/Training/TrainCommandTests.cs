@@ -1,0 +1,93 @@
+using DaRcot.Cli;
+using DaRcot.Rec.Training;
+using DaRcot.Rec.Tests.Infrastructure;
+
+namespace DaRcot.Rec.Tests.Training;
+
+/// <summary>A tiny <c>darcot train</c> run in-process: checkpoint, CSV, plot and weights come out; resume continues.</summary>
+public sealed class TrainCommandTests : IDisposable
+{
+    private readonly string dir = Path.Combine(Path.GetTempPath(), "darcot-train-cli-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    private string WriteConfig(long maxSteps)
+    {
+        var clean = Path.Combine(dir, "clean");
+        Directory.CreateDirectory(clean);
+        foreach (var name in new[] { "astronaut.png", "coffee.png" })
+            File.Copy(Fixtures.Path("images", name), Path.Combine(clean, name), overwrite: true);
+        var config = Path.Combine(dir, "train.json");
+        File.WriteAllText(config, $$"""
+        {
+          // a tiny NAFNet against the size-agnostic potential
+          "model": { "arch": "nafnet", "config": { "width": 8, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1] } },
+          "potential": { "kind": "pooled" },
+          "data": { "clean": "clean", "tasks": ["denoise_25", "denoise_50"], "patch_size": 32, "batch_size": 2, "samples_per_epoch": 6, "workers": 1 },
+          "trainer": { "epochs": 2, "lr": 0.001, "max_steps": {{maxSteps}}, "checkpoint_every": 2, "mode": "PartiallyPaired", "pairnum": 2 },
+          "output": "run"
+        }
+        """);
+        return config;
+    }
+
+    // Runs darcot in-process and returns (exit code, standard error).
+    private static (int Code, string Error) Darcot(params string[] args)
+    {
+        var previous = Console.Error;
+        using var error = new StringWriter();
+        Console.SetError(error);
+        try
+        {
+            return (CliCommands.Run(args), error.ToString());
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+    }
+
+    private static void AssertOk((int Code, string Error) r) => Assert.True(r.Code == 0, $"exit {r.Code}: {r.Error}");
+
+    [SkippableFact]
+    public void Train_TinyRun_WritesCheckpointCsvPlotAndWeights_AndResumes()
+    {
+        var config = WriteConfig(4);
+        AssertOk(Darcot("train", config, "--quiet"));
+        var run = Path.Combine(dir, "run");
+        var ckpt = Path.Combine(run, TrainingCheckpoint.DefaultFileName);
+        Assert.Equal(4, TrainingCheckpoint.ReadPosition(ckpt).Step);
+        Assert.Equal(2, TrainingCheckpoint.ReadPosition(ckpt).Epoch);   // 3 batches per epoch
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(run, "loss_history.csv")).Length);
+        Assert.True(new FileInfo(Path.Combine(run, "loss_history.png")).Length > 1000);
+        Assert.True(File.Exists(Path.Combine(run, "transport.safetensors")));
+        var weights = DaRcot.Rec.Checkpoints.SafetensorsFile.Read(Path.Combine(run, "transport.safetensors"));
+        Assert.Contains("intro.weight", weights.Keys);
+
+        // A second run into the same folder needs --resume; with it, training continues to max_steps.
+        var again = Darcot("train", config, "--quiet");
+        Assert.Equal(1, again.Code);
+        Assert.Contains("--resume", again.Error);
+        WriteConfig(6);
+        AssertOk(Darcot("train", config, "--resume", "--quiet"));
+        Assert.Equal(6, TrainingCheckpoint.ReadPosition(ckpt).Step);
+        Assert.Equal(7, File.ReadAllLines(Path.Combine(run, "loss_history.csv")).Length);
+    }
+
+    [Fact]
+    public void Train_BadConfig_FailsWithExitCode1()
+    {
+        Directory.CreateDirectory(dir);
+        var config = Path.Combine(dir, "bad.json");
+        File.WriteAllText(config, """{ "model": { "arch": "nafnet" }, "output": "x" }""");
+        Assert.Equal(1, CliCommands.Run("train", config));
+        File.WriteAllText(config, """{ "model": { "arch": "nafnet" }, "data": { "clean": "nowhere" }, "output": "x" }""");
+        Assert.Equal(1, CliCommands.Run("train", config));
+        File.WriteAllText(config, """{ "modle": {} }""");
+        Assert.Equal(1, CliCommands.Run("train", config));
+        Assert.Equal(1, CliCommands.Run("train", Path.Combine(dir, "missing.json")));
+    }
+}
