@@ -31,7 +31,7 @@ public sealed record DecodedImage(float[] Data, int Channels, int Height, int Wi
 /// </summary>
 /// <remarks>
 /// Images are held as managed arrays, not tensors, so no native memory or dispose scope is tied to the cache and any
-/// thread may read them. Two threads missing the same key at once may both decode it; the result is the same.
+/// thread may read them. Concurrent misses on the same path wait for a single decode.
 /// Decode errors (<see cref="Errors.ImageDecodeException"/>, naming the file) propagate to the caller and nothing is cached.
 /// </remarks>
 public sealed class ImageCache
@@ -40,6 +40,7 @@ public sealed class ImageCache
     private readonly object _gate = new();
     private readonly Dictionary<string, LinkedListNode<(string Key, DecodedImage Image)>> _map = new(StringComparer.Ordinal);
     private readonly LinkedList<(string Key, DecodedImage Image)> _order = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<DecodedImage>> _inflight = new(StringComparer.Ordinal);
     private long _bytes;
 
     /// <summary>Creates the cache.</summary>
@@ -83,23 +84,47 @@ public sealed class ImageCache
                 return node.Value.Image;
             }
         }
-        var image = _load(path);
-        Interlocked.Increment(ref _loads);
-        long size = (long)image.Data.Length * sizeof(float);
-        if (Capacity == 0 || size > MaxBytes) return image;
-        lock (_gate)
+        // Single flight: concurrent misses on one path share one decode (the official lists repeat sources, so
+        // several workers often want the same image at once). The factory re-checks the cache so that a request
+        // arriving just after another one finished does not decode again.
+        var pending = _inflight.GetOrAdd(path, p => new Lazy<DecodedImage>(() =>
         {
-            if (_map.ContainsKey(path)) return image;
-            _map[path] = _order.AddFirst((path, image));
-            _bytes += size;
-            while (_map.Count > Capacity || _bytes > MaxBytes)
+            lock (_gate)
+                if (_map.TryGetValue(p, out var cached)) return cached.Value.Image;
+            Interlocked.Increment(ref _loads);
+            return _load(p);
+        }, LazyThreadSafetyMode.ExecutionAndPublication));
+        DecodedImage image;
+        try
+        {
+            image = pending.Value;
+        }
+        catch
+        {
+            // Lazy caches exceptions: forget it so a later request retries.
+            _inflight.TryRemove(new KeyValuePair<string, Lazy<DecodedImage>>(path, pending));
+            throw;
+        }
+        long size = (long)image.Data.Length * sizeof(float);
+        if (Capacity > 0 && size <= MaxBytes)
+        {
+            lock (_gate)
             {
-                var last = _order.Last!;
-                _order.RemoveLast();
-                _map.Remove(last.Value.Key);
-                _bytes -= (long)last.Value.Image.Data.Length * sizeof(float);
+                if (!_map.ContainsKey(path))
+                {
+                    _map[path] = _order.AddFirst((path, image));
+                    _bytes += size;
+                    while (_map.Count > Capacity || _bytes > MaxBytes)
+                    {
+                        var last = _order.Last!;
+                        _order.RemoveLast();
+                        _map.Remove(last.Value.Key);
+                        _bytes -= (long)last.Value.Image.Data.Length * sizeof(float);
+                    }
+                }
             }
         }
+        _inflight.TryRemove(new KeyValuePair<string, Lazy<DecodedImage>>(path, pending));
         return image;
     }
 
