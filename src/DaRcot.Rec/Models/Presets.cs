@@ -79,6 +79,12 @@ public static class Presets
         new("mprnet-deblurring", "mprnet", MprnetDeblurring, "state_dict", "Deblurring/pretrained_models/model_deblurring.pth", 20_127_073, PadMode.Reflect, "MPRNet motion deblurring (GoPro; tested on GoPro, HIDE, RealBlur-J/R)"),
         new("mprnet-denoising", "mprnet", MprnetDenoising, "state_dict", "Denoising/pretrained_models/model_denoising.pth", 15_741_025, PadMode.Reflect, "MPRNet real denoising (SIDD; also used for DND)"),
         new("mprnet-deraining", "mprnet", MprnetDeraining, "state_dict", "Deraining/pretrained_models/model_deraining.pth", 3_637_249, PadMode.Reflect, "MPRNet deraining (Rain13K; tested on Rain100L/H, Test100/1200/2800)"),
+
+        // DA-RCOT (darcot.md §1.2, §5.2): MRCNet(decoder=True) with the default config; the file is a pickled dict whose
+        // "Tnet" is the whole module (read without running the pickle). The name is the one the official trainer writes
+        // for the README's five-degradation run (derain, dehaze, denoise σ25, deblur, low light; patch 128, 55 epochs,
+        // sigma 1). The official tester crops to /8; DaRcotNet pads (replicate) to /8 and crops back instead.
+        new("darcot-all-in-one", "darcot", "{}", "Tnet", "checkpoint/model_allMRCNet128__55_1.0.pth", 52_336_698, PadMode.Replicate, "DA-RCOT all-in-one restoration (rain, haze, noise, blur, low light)"),
     ];
 
     /// <summary>Every preset, in table order.</summary>

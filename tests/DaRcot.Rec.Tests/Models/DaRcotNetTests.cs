@@ -31,9 +31,15 @@ public class DaRcotNetTests
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Fixtures.Path("parity", "reference_param_counts.json")));
         var expected = doc.RootElement.GetProperty("MRCNet_default_params").GetInt64();
-        using var model = DaRcotNet.Create();
+        // Built through the preset (and so through ModelFactory's "darcot" arch with the default config).
+        var preset = Presets.Get("darcot-all-in-one");
+        var (built, info) = preset.Create();
+        using var model = Assert.IsType<DaRcotNet>(built);
+        Assert.Equal("Tnet", info.ContainerKey);
+        Assert.Equal(new[] { 4, 6, 6, 8 }, model.Config.NumBlocks);
         var sd = model.state_dict();
         Assert.Equal(expected, model.parameters().Sum(p => p.numel()));
+        Assert.Equal(expected, preset.ParamCount);
         Assert.Equal(52_336_698, expected);
         Assert.Equal(997, sd.Count); // darcot.md §1.5: 997 tensors, no buffers
         Assert.Empty(model.buffers());
