@@ -18,8 +18,9 @@ public sealed class OtTrainerTests : IDisposable
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
     }
 
-    private static OtTrainerOptions Options(string? outDir, long maxSteps, int checkpointEvery = 0) => new()
+    private static OtTrainerOptions Options(string? outDir, long maxSteps, int checkpointEvery = 0, OptimizerKind optimizer = OptimizerKind.RMSprop) => new()
     {
+        Optimizer = optimizer,
         Epochs = 3,
         LearningRate = 1e-3,
         DecayEvery = 1,                 // the LR changes every epoch: resume must re-derive it
@@ -33,30 +34,41 @@ public sealed class OtTrainerTests : IDisposable
         WritePlot = false,
     };
 
-    private static List<StepLosses> Run(OtTrainer trainer, ITrainingBatchSource source)
+    private static List<StepLosses> Run(OtTrainer trainer, ITrainingBatchSource source, List<TrainingProgress>? reports = null)
     {
         var list = new List<StepLosses>();
-        trainer.Train(source, new SyncProgress<TrainingProgress>(p => list.Add(p.Losses)));
+        trainer.Train(source, new SyncProgress<TrainingProgress>(p =>
+        {
+            list.Add(p.Losses);
+            reports?.Add(p);
+        }));
         return list;
     }
 
-    [Fact]
-    public void Resume_ContinuesExactlyLikeAnUninterruptedRun()
+    [Theory]
+    [InlineData(OptimizerKind.RMSprop)]
+    [InlineData(OptimizerKind.Adam)]
+    public void Resume_ContinuesExactlyLikeAnUninterruptedRun(OptimizerKind optimizer)
     {
         var source = new RandomBatchSource();
         List<StepLosses> full;
-        using (var t = new TinyDenoiser()) using (var p = new TinyCritic()) using (var trainer = new OtTrainer(t, p, Options(null, 5)))
-            full = Run(trainer, source);
+        var reports = new List<TrainingProgress>();
+        using (var t = new TinyDenoiser()) using (var p = new TinyCritic()) using (var trainer = new OtTrainer(t, p, Options(null, 5, optimizer: optimizer)))
+            full = Run(trainer, source, reports);
         Assert.Equal(5, full.Count);
+        // LR = lr·0.1^⌊(epoch−1)/step⌋ with step 1; T gets half of φ's.
+        Assert.Equal(new[] { 1e-3, 1e-3, 1e-3, 1e-4, 1e-4 }, reports.Select(r => Math.Round(r.PotentialLearningRate, 12)));
+        Assert.Equal(new[] { 5e-4, 5e-4, 5e-4, 5e-5, 5e-5 }, reports.Select(r => Math.Round(r.TransportLearningRate, 12)));
+        Assert.All(reports, r => Assert.True(r.ImagesPerSecond > 0));
 
-        using (var t = new TinyDenoiser()) using (var p = new TinyCritic()) using (var trainer = new OtTrainer(t, p, Options(dir, 2)))
+        using (var t = new TinyDenoiser()) using (var p = new TinyCritic()) using (var trainer = new OtTrainer(t, p, Options(dir, 2, optimizer: optimizer)))
             Run(trainer, source);
         var ckpt = Path.Combine(dir, TrainingCheckpoint.DefaultFileName);
         Assert.Equal(2, TrainingCheckpoint.ReadPosition(ckpt).Step);
 
         // New objects with different initial weights: everything must come from the checkpoint.
         List<StepLosses> resumed;
-        using (var t = new TinyDenoiser(seed: 99)) using (var p = new TinyCritic(seed: 98)) using (var trainer = new OtTrainer(t, p, Options(dir, 5)))
+        using (var t = new TinyDenoiser(seed: 99)) using (var p = new TinyCritic(seed: 98)) using (var trainer = new OtTrainer(t, p, Options(dir, 5, optimizer: optimizer)))
         {
             trainer.Resume(ckpt);
             resumed = Run(trainer, source);

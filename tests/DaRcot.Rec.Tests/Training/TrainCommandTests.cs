@@ -27,7 +27,7 @@ public sealed class TrainCommandTests : IDisposable
           "model": { "arch": "nafnet", "config": { "width": 8, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1] } },
           "potential": { "kind": "pooled" },
           "data": { "clean": "clean", "tasks": ["denoise_25", "denoise_50"], "patch_size": 32, "batch_size": 2, "samples_per_epoch": 6, "workers": 1 },
-          "trainer": { "epochs": 2, "lr": 0.001, "max_steps": {{maxSteps}}, "checkpoint_every": 2, "mode": "PartiallyPaired", "pairnum": 2 },
+          "trainer": { "epochs": 2, "max_steps": {{maxSteps}}, "checkpoint_every": 2, "mode": "PartiallyPaired", "pairnum": 2 },
           "output": "run"
         }
         """);
