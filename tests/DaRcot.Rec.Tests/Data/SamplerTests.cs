@@ -224,3 +224,25 @@ public class ImageCacheConcurrencyTests
         Assert.Equal(2, attempts);
     }
 }
+
+public class PairedCropTests
+{
+    [Fact]
+    public void Paired_crops_and_augmentations_are_aligned()
+    {
+        // Input and target are the same textured file: aligned crops and the same flip/rotation give identical
+        // patches, any misalignment would not. Unpaired sampling of two different files must differ.
+        using var tmp = new TempFolder();
+        var a = TempFolder.Random(Path.Combine(tmp.Dir("x"), "a.png"), 37, 29, 1);
+        var b = TempFolder.Random(Path.Combine(tmp.Dir("x"), "b.png"), 37, 29, 2);
+        var items = new[] { new TrainingItem(3, a, a, null), new TrainingItem(3, b, b, null) };
+        var paired = new StreamingBatchSource(items, new StreamingBatchOptions { BatchSize = 2, PatchSize = 8, CropBase = 1, SamplesPerEpoch = 20, Seed = 4 });
+        foreach (var batch in paired.GetBatches(1))
+            using (batch) Assert.True(batch.Degraded.eq(batch.Target).all().item<bool>());
+        var unpaired = new StreamingBatchSource(items, new StreamingBatchOptions { BatchSize = 2, PatchSize = 8, CropBase = 1, SamplesPerEpoch = 20, Seed = 4, Unpaired = true });
+        foreach (var batch in unpaired.GetBatches(1))
+            using (batch)
+                for (int i = 0; i < batch.Count; i++)
+                    Assert.False(batch.Degraded[i].eq(batch.Target[i]).all().item<bool>());
+    }
+}
