@@ -18,13 +18,13 @@ public sealed class LearningTests
 
     public LearningTests(ITestOutputHelper output) => this.output = output;
 
-    private static StreamingBatchSource Source(IEnumerable<string> files, int samples, int batch, long seed)
+    private static StreamingBatchSource Source(IEnumerable<string> files, int samples, int batch, long seed, int prefetch = 0)
     {
         var noise = DegradationRegistry.Create("denoise_25");
         var items = files.Select(f => new TrainingItem(noise.TaskId, f, null, noise)).ToArray();
         return new StreamingBatchSource(items, new StreamingBatchOptions
         {
-            BatchSize = batch, PatchSize = 32, Seed = seed, SamplesPerEpoch = samples, PrefetchBatches = 0, Workers = 1,
+            BatchSize = batch, PatchSize = 32, Seed = seed, SamplesPerEpoch = samples, PrefetchBatches = prefetch, Workers = 1,
         });
     }
 
@@ -58,12 +58,14 @@ public sealed class LearningTests
         };
         using var trainer = new OtTrainer(t, phi, options);
         var sw = Stopwatch.StartNew();
-        trainer.Train(Source(train, steps * 4, 4, seed: 5));
+        var stepSeconds = 0.0;
+        // Batches are built on a background thread (prefetch) while the previous step trains.
+        trainer.Train(Source(train, steps * 4, 4, seed: 5, prefetch: 2), new SyncProgress<TrainingProgress>(p => stepSeconds += 4 / p.ImagesPerSecond));
         sw.Stop();
 
         double after;
         using (no_grad()) after = Psnr(t.call(val.Degraded), val.Target);
-        output.WriteLine($"held-out PSNR: noisy {noisy:F2} dB, before {before:F2} dB, after {after:F2} dB (gain {after - before:F2} dB); {steps} steps in {sw.Elapsed.TotalSeconds:F1} s ({sw.Elapsed.TotalMilliseconds / steps:F0} ms/step)");
+        output.WriteLine($"held-out PSNR: noisy {noisy:F2} dB, before {before:F2} dB, after {after:F2} dB (gain {after - before:F2} dB); {steps} steps in {sw.Elapsed.TotalSeconds:F1} s ({sw.Elapsed.TotalMilliseconds / steps:F0} ms/step overall, {1000 * stepSeconds / steps:F0} ms/step in the optimisation itself)");
         // Measured on this setup: noisy 20.27 dB, before 19.91 dB, after 23.77 dB (gain 3.86 dB). Assert well under half.
         Assert.True(after - before >= 1.5, $"PSNR gain {after - before:F2} dB < 1.5 dB");
         Assert.True(after > noisy + 1.0, $"restored {after:F2} dB is not clearly better than the noisy input {noisy:F2} dB");
