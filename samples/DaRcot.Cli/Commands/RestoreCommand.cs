@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace DaRcot.Cli.Commands;
 
 /// <summary>
-/// <c>darcot restore INPUT -o OUTPUT (--preset NAME | --arch ARCH [--config CONFIG.json]) --weights FILE
+/// <c>darcot restore INPUT -o OUTPUT [(--preset NAME | --arch ARCH [--config CONFIG.json]) --weights FILE]
 /// [--device cpu|cuda] [--tile N]</c>: runs a restoration network on an image, a folder of images, or the tensor
 /// <c>input</c> of a <c>.safetensors</c> file.
 /// </summary>
@@ -34,7 +34,7 @@ public sealed class RestoreCommand : ICliCommand
         var preset = new Option<string?>("--preset", "-p") { Description = $"An official checkpoint preset: {string.Join(", ", Presets.All.Select(p => p.Name))}." };
         var arch = new Option<string?>("--arch", "-a") { Description = $"Architecture when not using a preset: {string.Join(", ", ModelFactory.KnownArchs)}." };
         var config = new Option<string?>("--config", "-c") { Description = "JSON file with the official constructor arguments (with --arch; official defaults when omitted)." };
-        var weights = new Option<string>("--weights", "-w") { Description = "Checkpoint: official .pth, .safetensors or TorchSharp file.", Required = true };
+        var weights = new Option<string?>("--weights", "-w") { Description = "Checkpoint: official .pth, .safetensors or TorchSharp file (with --preset or --arch; without any of the three, the bundled denoiser is used)." };
         var containerKey = new Option<string?>("--container-key") { Description = "Key of the state_dict inside the checkpoint (default: detected, e.g. params, state_dict)." };
         var device = new Option<string>("--device", "-d") { Description = "cpu or cuda (cuda needs a CUDA build of libtorch).", DefaultValueFactory = _ => "cpu" };
         var tile = new Option<int?>("--tile") { Description = "Tiled inference with this tile size (a multiple of the architecture's size multiple)." };
@@ -45,23 +45,28 @@ public sealed class RestoreCommand : ICliCommand
         foreach (var option in new Option[] { output, preset, arch, config, weights, containerKey, device, tile, overlap }) command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) => Task.FromResult(Run(new Request(
             parseResult.GetValue(input)!, parseResult.GetValue(output)!, parseResult.GetValue(preset), parseResult.GetValue(arch),
-            parseResult.GetValue(config), parseResult.GetValue(weights)!, parseResult.GetValue(containerKey),
+            parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),
             parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(tile), parseResult.GetValue(overlap)), cancellationToken)));
         return command;
     }
 
-    private sealed record Request(string Input, string Output, string? Preset, string? Arch, string? ConfigPath, string Weights,
+    private sealed record Request(string Input, string Output, string? Preset, string? Arch, string? ConfigPath, string? Weights,
         string? ContainerKey, string Device, int? Tile, int Overlap);
 
     private static int Run(Request r, CancellationToken cancellationToken)
     {
         try
         {
-            if ((r.Preset is null) == (r.Arch is null)) return Fail("give exactly one of --preset NAME or --arch ARCH.");
+            // No model options at all: the small blind denoiser bundled with the library (BundledModel).
+            var useBundled = r.Preset is null && r.Arch is null && r.Weights is null && r.ConfigPath is null && r.ContainerKey is null;
+            if (!useBundled && (r.Preset is null) == (r.Arch is null)) return Fail("give exactly one of --preset NAME or --arch ARCH (or none of --preset, --arch, --weights for the bundled denoiser).");
+            if (!useBundled && r.Weights is null) return Fail("--weights FILE is required with --preset or --arch.");
             if (r.Preset is not null && r.ConfigPath is not null) return Fail("--config goes with --arch; a preset has its own configuration.");
             var inputIsFolder = Directory.Exists(r.Input);
             if (!inputIsFolder && !File.Exists(r.Input)) return Fail($"input '{r.Input}' does not exist.");
-            if (!File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
+            if (IsSafetensors(r.Output) != (!inputIsFolder && IsSafetensors(r.Input)))
+                return Fail("a .safetensors input needs a .safetensors output and image inputs need image outputs.");
+            if (!useBundled && !File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
             string? configJson = null;
             if (r.ConfigPath is not null)
             {
@@ -70,9 +75,10 @@ public sealed class RestoreCommand : ICliCommand
             }
 
             var options = new RestorerOptions { Device = r.Device, TileSize = r.Tile, TileOverlap = r.Overlap };
-            using var restorer = r.Preset is not null
-                ? Restorer.Load(Presets.Get(r.Preset), r.Weights, r.ContainerKey, options)
-                : Restorer.Load(r.Arch!, configJson, r.Weights, r.ContainerKey, options);
+            using var restorer = useBundled ? LoadBundled(options)
+                : r.Preset is not null
+                ? Restorer.Load(Presets.Get(r.Preset), r.Weights!, r.ContainerKey, options)
+                : Restorer.Load(r.Arch!, configJson, r.Weights!, r.ContainerKey, options);
 
             if (inputIsFolder) return RestoreFolder(restorer, r.Input, r.Output, cancellationToken);
             if (IsSafetensors(r.Input)) return RestoreTensors(restorer, r.Input, r.Output, cancellationToken);
@@ -148,6 +154,20 @@ public sealed class RestoreCommand : ICliCommand
         }
         Console.Out.WriteLine($"restored {files.Count} images -> {outputFolder}");
         return 0;
+    }
+
+    private static Restorer LoadBundled(RestorerOptions options)
+    {
+        var (model, info) = BundledModel.Load();
+        try
+        {
+            return new Restorer(model, info, options, ownsModel: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     private static bool IsSafetensors(string path) => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);

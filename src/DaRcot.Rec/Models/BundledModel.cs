@@ -1,0 +1,126 @@
+using System.Reflection;
+using DaRcot.Rec.Backbones;
+using DaRcot.Rec.Checkpoints;
+using DaRcot.Rec.Conditioning;
+using DaRcot.Rec.Errors;
+using DaRcot.Rec.Imaging;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Models;
+
+/// <summary>
+/// The small blind Gaussian denoiser (σ ≈ 10–50 on the 0–255 scale) that ships inside the library, so that restoring
+/// works without downloading anything: a NAFNet backbone (width 16, three levels, one block each) wrapped by the REC
+/// (<see cref="RecModels.NAFNetRec"/>) with a small REGM. Its weights are an embedded resource of this assembly
+/// (float32 safetensors, trained by <c>eng/train-bundled-model.sh</c>; see <c>samples/models/MODEL_CARD.md</c>).
+/// </summary>
+/// <remarks>
+/// The architecture is defined here once, and the training tool builds its network with <see cref="Create"/>, so the
+/// trained state_dict always loads strictly. The REC options differ from <c>ModelFactory</c>'s <c>nafnet-rec</c>
+/// defaults (a much smaller REGM), which is why this model has its own loader instead of a factory entry.
+/// </remarks>
+public static class BundledModel
+{
+    /// <summary>Name of the embedded weights resource (also the file name under <c>samples/models/</c>).</summary>
+    public const string WeightsFileName = "bundled-denoise-nafnet-rec.safetensors";
+
+    /// <summary>The architecture name reported in <see cref="ArchInfo.Arch"/>.</summary>
+    public const string ArchName = "bundled-nafnet-rec";
+
+    private const string ResourceName = "DaRcot.Rec.Models." + WeightsFileName;
+
+    /// <summary>The backbone's official constructor arguments.</summary>
+    public static NAFNetConfig BackboneConfig { get; } = new()
+    {
+        ImgChannel = 3,
+        Width = 16,
+        EncBlkNums = [1, 1, 1],
+        MiddleBlkNum = 1,
+        DecBlkNums = [1, 1, 1],
+    };
+
+    /// <summary>The REC options: zero padding (NAFNet's own), a REGM of width 8 with one block per level.</summary>
+    public static RecOptions RecOptions { get; } = new()
+    {
+        PadMode = PadMode.Zero,
+        Regm = new RegmOptions { Width = 8, Blocks = [1, 1, 1, 1], Heads = [1, 1, 2, 2] },
+    };
+
+    /// <summary>Builds the bundled architecture with freshly initialised weights (what the training tool trains).</summary>
+    public static ResidualConditionedMap Create(ILogger? logger = null) => RecModels.NAFNetRec(BackboneConfig, RecOptions, logger);
+
+    /// <summary>Whether the weights are embedded in this assembly (false only in a build made before training).</summary>
+    public static bool IsAvailable => typeof(BundledModel).Assembly.GetManifestResourceInfo(ResourceName) is not null;
+
+    /// <summary>Opens the embedded weights (a safetensors file).</summary>
+    /// <exception cref="CheckpointFormatException">This build has no embedded weights.</exception>
+    public static Stream OpenWeights() =>
+        typeof(BundledModel).Assembly.GetManifestResourceStream(ResourceName)
+        ?? throw new CheckpointFormatException(ResourceName, "this build of DaRcot.Rec has no bundled model weights (run eng/train-bundled-model.sh and rebuild).");
+
+    /// <summary>
+    /// Builds the bundled model, loads the embedded weights strictly and puts it in eval mode (CPU, float32).
+    /// </summary>
+    /// <returns>The model and its inference description (zero padding to <see cref="ResidualConditionedMap.SizeMultiple"/>).</returns>
+    /// <exception cref="CheckpointFormatException">No embedded weights, or they cannot be read.</exception>
+    /// <exception cref="StateDictMismatchException">The weights do not fit the architecture.</exception>
+    public static (ResidualConditionedMap Model, ArchInfo Info) Load(ILogger? logger = null)
+    {
+        // SafetensorsFile reads from a path (it maps tensors onto the file's storage), so the resource goes through a
+        // private temporary file that is deleted as soon as the tensors are copied into the model.
+        var temp = Path.Combine(Path.GetTempPath(), $"darcot-bundled-{Environment.ProcessId}-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            using (var source = OpenWeights())
+            using (var target = File.Create(temp))
+            {
+                source.CopyTo(target);
+            }
+            return Load(temp, logger, ResourceName);
+        }
+        finally
+        {
+            try { File.Delete(temp); } catch (IOException) { /* best effort: a temp file left behind is harmless */ }
+        }
+    }
+
+    /// <summary>Builds the bundled architecture and loads <paramref name="weightsPath"/> (a checkpoint written by the
+    /// training tool) strictly, in eval mode.</summary>
+    /// <exception cref="CheckpointFormatException">The file cannot be read.</exception>
+    /// <exception cref="StateDictMismatchException">The weights do not fit the architecture.</exception>
+    public static (ResidualConditionedMap Model, ArchInfo Info) Load(string weightsPath, ILogger? logger = null) =>
+        Load(weightsPath, logger, weightsPath);
+
+    /// <summary>The inference description of the bundled model.</summary>
+    public static ArchInfo Info(ResidualConditionedMap model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return new ArchInfo(ArchName, model.SizeMultiple, PadMode.Zero, null, BackboneConfig.ImgChannel, BackboneConfig.ImgChannel, BackboneConfig);
+    }
+
+    private static (ResidualConditionedMap, ArchInfo) Load(string path, ILogger? logger, string source)
+    {
+        var model = Create(logger);
+        try
+        {
+            var stateDict = CheckpointReader.ReadStateDict(path);
+            try
+            {
+                StateDictLoader.LoadInto(model, stateDict, strict: true, source);
+            }
+            finally
+            {
+                foreach (var t in stateDict.Values) t.Dispose();
+            }
+            model.eval();
+            return (model, Info(model));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}
