@@ -71,6 +71,15 @@ public sealed class LossHistory
         static double D(string s) => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
     }
 
+    // Min–max to [0, 1]; a constant curve maps to 0.
+    private static double[] Normalize(double[] v)
+    {
+        if (v.Length == 0) return v;
+        var min = v.Min();
+        var range = v.Max() - min;
+        return v.Select(x => range > 0 ? (x - min) / range : 0.0).ToArray();
+    }
+
     /// <summary>Writes the CSV to <paramref name="path"/> (temp file + rename).</summary>
     public void WriteCsv(string path)
     {
@@ -79,29 +88,44 @@ public sealed class LossHistory
     }
 
     /// <summary>
-    /// Plots the transport loss (left axis) and the potential loss (right axis) against the step and saves a PNG.
-    /// The two live on separate axes because the paired L1 term (×10⁴) puts them orders of magnitude apart.
+    /// Plots the transport loss and the potential loss against the step and saves a PNG.
     /// </summary>
-    public void WritePlot(string path, int width = 900, int height = 500)
+    /// <param name="path">The PNG file (written atomically).</param>
+    /// <param name="width">Width in pixels.</param>
+    /// <param name="height">Height in pixels.</param>
+    /// <param name="normalized">false: raw values, transport on the left axis and potential on the right (the paired
+    /// L1 term, ×10⁴, puts them orders of magnitude apart). true: the paper's Figure 10 presentation, one axis, the
+    /// transport curve min–max normalised to [0, 1] and the potential curve normalised to [0, 1] and negated.</param>
+    public void WritePlot(string path, int width = 900, int height = 500, bool normalized = false)
     {
         var steps = rows.Select(r => (double)r.Step).ToArray();
         var plot = new ScottPlot.Plot();
-        var transport = plot.Add.Scatter(steps, rows.Select(r => r.TransportLoss).ToArray());
-        transport.LegendText = "transport loss L_T";
-        transport.MarkerSize = 0;
+        var transportValues = rows.Select(r => r.TransportLoss).ToArray();
         var finitePotential = rows.Where(r => double.IsFinite(r.PotentialLoss)).ToArray();
-        if (finitePotential.Length > 0)
+        var potentialSteps = finitePotential.Select(r => (double)r.Step).ToArray();
+        var potentialValues = finitePotential.Select(r => r.PotentialLoss).ToArray();
+        if (normalized)
         {
-            var potential = plot.Add.Scatter(finitePotential.Select(r => (double)r.Step).ToArray(),
-                finitePotential.Select(r => r.PotentialLoss).ToArray());
-            potential.LegendText = "potential loss L_phi";
-            potential.MarkerSize = 0;
-            potential.Axes.YAxis = plot.Axes.Right;
-            plot.Axes.Right.Label.Text = "potential loss";
+            transportValues = Normalize(transportValues);
+            potentialValues = Normalize(potentialValues).Select(v => -v).ToArray();
         }
-        plot.Title("DA-RCOT training losses");
+        var transport = plot.Add.Scatter(steps, transportValues);
+        transport.LegendText = normalized ? "transport map (normalised)" : "transport loss L_T";
+        transport.MarkerSize = 0;
+        if (potentialValues.Length > 0)
+        {
+            var potential = plot.Add.Scatter(potentialSteps, potentialValues);
+            potential.LegendText = normalized ? "potential (normalised, negated)" : "potential loss L_phi";
+            potential.MarkerSize = 0;
+            if (!normalized)
+            {
+                potential.Axes.YAxis = plot.Axes.Right;
+                plot.Axes.Right.Label.Text = "potential loss";
+            }
+        }
+        plot.Title(normalized ? "DA-RCOT training cost curves (normalised)" : "DA-RCOT training losses");
         plot.XLabel("step");
-        plot.YLabel("transport loss");
+        plot.YLabel(normalized ? "normalised cost" : "transport loss");
         plot.ShowLegend();
         var png = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
         AtomicFile.Write(path, s => s.Write(png, 0, png.Length));

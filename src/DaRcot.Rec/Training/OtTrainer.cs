@@ -133,6 +133,7 @@ public sealed class OtTrainer : IDisposable
             try
             {
                 History.WritePlot(Path.Combine(dir, "loss_history.png"));
+                History.WritePlot(Path.Combine(dir, "loss_curves_normalized.png"), normalized: true);
             }
             catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or InvalidOperationException)
             {

@@ -28,13 +28,15 @@ public sealed class LossHistoryTests
         Assert.Throws<DaRcot.Rec.Errors.DaRcotException>(() => LossHistory.ParseCsv("a,b\n1,2\n"));
     }
 
-    [Fact]
-    public void Plot_WritesAPng()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Plot_WritesAPng(bool normalized)
     {
         var path = Path.Combine(Path.GetTempPath(), "darcot-loss-" + Guid.NewGuid().ToString("N") + ".png");
         try
         {
-            Sample().WritePlot(path, 400, 300);
+            Sample().WritePlot(path, 400, 300, normalized);
             var bytes = File.ReadAllBytes(path);
             Assert.True(bytes.Length > 1000, $"PNG has only {bytes.Length} bytes");
             Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, bytes.Take(8).ToArray());
