@@ -44,20 +44,20 @@ public static class ModelFactory
             c => MPRNet.Create(c),
             c => new ArchInfo("mprnet", 8, PadMode.Reflect, "state_dict", c.InC, c.OutC, c)),
         // DA-RCOT (official MRCNet, decoder=True; checkpoints keep the network under "Tnet") and the REC
-        // compositions. The *-rec configs are the backbone's official arguments; the REC parts use RecOptions'
-        // defaults (zero-initialised injection), and their weights are our own checkpoints (no container key).
+        // compositions. A *-rec config is the backbone's official arguments, or {"backbone": {...}, "rec": {...}}
+        // (RecArchConfig); their weights are our own checkpoints (no container key).
         ["darcot"] = Arch.Of<DaRcotConfig>(
             c => DaRcotNet.Create(c),
             c => new ArchInfo("darcot", 8, PadMode.Replicate, "Tnet", c.InpChannels, c.OutChannels, c)),
-        ["restormer-rec"] = Arch.Of<RestormerConfig>(
-            c => RecModels.RestormerRec(c),
-            c => new ArchInfo("restormer-rec", 8, PadMode.Reflect, null, c.InpChannels, c.OutChannels, c)),
-        ["nafnet-rec"] = Arch.Of<NAFNetConfig>(
-            c => RecModels.NAFNetRec(c),
-            c => new ArchInfo("nafnet-rec", Math.Max(8, 1 << c.EncBlkNums.Length), PadMode.Zero, null, c.ImgChannel, c.ImgChannel, c)),
-        ["mprnet-rec"] = Arch.Of<MPRNetConfig>(
-            c => RecModels.MPRNetRec(c),
-            c => new ArchInfo("mprnet-rec", 8, PadMode.Reflect, null, c.InC, c.OutC, c)),
+        ["restormer-rec"] = Arch.Of<RecArchConfig<RestormerConfig>>(
+            c => RecModels.FromConfig(c),
+            c => new ArchInfo("restormer-rec", Math.Max(8, c.Rec.DenseDownscale ?? 8), c.Rec.PadMode ?? PadMode.Reflect, null, c.Backbone.InpChannels, c.Backbone.OutChannels, c)),
+        ["nafnet-rec"] = Arch.Of<RecArchConfig<NAFNetConfig>>(
+            c => RecModels.FromConfig(c),
+            c => new ArchInfo("nafnet-rec", Math.Max(1 << c.Backbone.EncBlkNums.Length, c.Rec.DenseDownscale ?? 8), c.Rec.PadMode ?? PadMode.Zero, null, c.Backbone.ImgChannel, c.Backbone.ImgChannel, c)),
+        ["mprnet-rec"] = Arch.Of<RecArchConfig<MPRNetConfig>>(
+            c => RecModels.FromConfig(c),
+            c => new ArchInfo("mprnet-rec", Math.Max(8, c.Rec.DenseDownscale ?? 8), c.Rec.PadMode ?? PadMode.Reflect, null, c.Backbone.InC, c.Backbone.OutC, c)),
     };
 
     /// <summary>The JSON options every configuration is read with: official names, comments and trailing commas

@@ -155,4 +155,48 @@ public class RecModelsTests(ITestOutputHelper log)
         Assert.Equal(new[] { 8, 4, 2, 1 }, map.ConditionedPoints.Select(p => p.Downscale));
         Assert.Empty(map.SkippedDownscales);
     }
+
+    [Fact]
+    public void FactoryAcceptsTheBackboneConfigAloneOrWithRecOptions()
+    {
+        var (flat, flatInfo) = ModelFactory.Create("restormer-rec", """{"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1}""");
+        using (flat)
+        {
+            var map = Assert.IsType<ResidualConditionedMap>(flat);
+            Assert.IsType<Restormer>(map.Backbone);
+            Assert.IsType<ZeroInitProjectionInjector>(map.Conditioner);
+            Assert.Equal(48, map.Regm.Options.Width);
+            Assert.Equal(PadMode.Reflect, flatInfo.PadMode);
+            Assert.Null(flatInfo.ContainerKey);
+        }
+
+        const string wrapped = """
+            {"backbone": {"img_channel": 3, "width": 8, "middle_blk_num": 1, "enc_blk_nums": [1, 1, 1], "dec_blk_nums": [1, 1, 1]},
+             "rec": {"injector": "ScaledAdditionFusion", "pad_mode": "Replicate", "downscales": [4, 2], "regm_width": 4,
+                     "regm_blocks": [1, 1, 1, 1], "regm_heads": [1, 1, 2, 2], "dense_downscale": 8}}
+            """;
+        var (built, info) = ModelFactory.Create("nafnet-rec", wrapped);
+        using var rec = Assert.IsType<ResidualConditionedMap>(built);
+        Assert.IsType<ScaledAdditionFusionInjector>(rec.Conditioner);
+        Assert.Equal(new[] { 4, 2 }, rec.ConditionedPoints.Select(p => p.Downscale));
+        Assert.Equal(PadMode.Replicate, info.PadMode);
+        Assert.Equal(8, info.SizeMultiple);
+        // The JSON describes the same network as the code: a state_dict built in code loads strictly.
+        using var same = RecModels.NAFNetRec(new NAFNetConfig { Width = 8, MiddleBlkNum = 1, EncBlkNums = [1, 1, 1], DecBlkNums = [1, 1, 1] },
+            new RecOptions { Injector = InjectorKind.ScaledAdditionFusion, Downscales = [4, 2], Regm = new RegmOptions { Width = 4, Blocks = [1, 1, 1, 1], Heads = [1, 1, 2, 2] } });
+        Assert.True(StateDictLoader.LoadInto(rec, same.state_dict()).IsExact);
+
+        var (mpr, _) = ModelFactory.Create("mprnet-rec", """{"backbone": {"n_feat": 8, "scale_unetfeats": 4, "scale_orsnetfeats": 4, "num_cab": 1}, "rec": {"condition_stage3": true, "regm_width": 4}}""");
+        using (mpr) Assert.Contains(((ResidualConditionedMap)mpr).ConditionedPoints, p => p.Name == MPRNet.Scale1Stage3);
+    }
+
+    [Theory]
+    [InlineData("""{"backbone": {"dim": 8}, "recc": {}}""")]
+    [InlineData("""{"backbone": {"dimm": 8}}""")]
+    [InlineData("""{"rec": {"regm_widht": 8}}""")]
+    [InlineData("""{"rec": {"injector": "CrossAttention"}}""")]
+    [InlineData("""{"rec": {"downscales": [3]}}""")]
+    [InlineData("""[1, 2]""")]
+    public void FactoryRefusesBadRecConfigs(string json) =>
+        Assert.Throws<DaRcot.Rec.Errors.ModelConfigException>(() => ModelFactory.Create("restormer-rec", json).Model.Dispose());
 }
