@@ -116,6 +116,10 @@ public sealed class RestoreCommandTests : IDisposable
         Assert.NotEqual(0, code);
         Assert.Contains("CUDA", err);
 
+        (code, _, err) = Run("restore", restormer.TensorsPath, "-o", Path.Combine(_dir, "x.png"), "--arch", "restormer", "--config", WriteConfig(restormer), "--weights", restormer.WeightsPath);
+        Assert.NotEqual(0, code);
+        Assert.Contains(".safetensors", err);
+
         // The preset's full-size network does not fit the tiny weights.
         (code, _, err) = Run("restore", restormer.TensorsPath, "-o", output, "--preset", "restormer-deraining", "--weights", restormer.WeightsPath);
         Assert.NotEqual(0, code);
