@@ -49,10 +49,11 @@ public static class TiledRestorer
     /// Like <see cref="Run"/> for a network with several named outputs. Every output is stitched at its own scale:
     /// an output whose tile is s times smaller than the input tile (e.g. an embedding at 1/8) is stitched on an s
     /// times smaller canvas, provided every tile origin and the image size are multiples of s. Outputs that cannot be
-    /// stitched that way are left out of the result (the caller can compare keys).
+    /// stitched that way are left out of the result and their names added to <paramref name="dropped"/>.
     /// </summary>
     public static IReadOnlyDictionary<string, Tensor> RunNamed(Func<Tensor, IReadOnlyDictionary<string, Tensor>> network, Tensor input,
-        int tile, int multiple, int overlap = DefaultOverlap, IProgress<TileProgress>? progress = null, CancellationToken cancellationToken = default)
+        int tile, int multiple, int overlap = DefaultOverlap, IProgress<TileProgress>? progress = null, CancellationToken cancellationToken = default,
+        ICollection<string>? dropped = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(input);
@@ -72,7 +73,7 @@ public static class TiledRestorer
 
         using var outer = NewDisposeScope();
         var sums = new Dictionary<string, (Tensor Sum, Tensor Count, long Scale)>();
-        var dropped = new HashSet<string>();
+        var skipped = new HashSet<string>();
         var done = 0;
         foreach (var y in rows)
         {
@@ -84,11 +85,11 @@ public static class TiledRestorer
                     var patch = input[.., .., TensorIndex.Slice(y, y + size), TensorIndex.Slice(x, x + size)];
                     foreach (var (key, value) in network(patch))
                     {
-                        if (dropped.Contains(key)) continue;
+                        if (skipped.Contains(key)) continue;
                         if (!sums.TryGetValue(key, out var acc))
                         {
                             var scale = ScaleOf(value, size, h, w, rows, cols);
-                            if (scale is null) { dropped.Add(key); continue; }
+                            if (scale is null) { skipped.Add(key); dropped?.Add(key); continue; }
                             var s = scale.Value;
                             var sum = zeros([value.shape[0], value.shape[1], h / s, w / s], value.dtype, value.device).MoveToOuterDisposeScope();
                             var count = zeros([1, 1, h / s, w / s], value.dtype, value.device).MoveToOuterDisposeScope();

@@ -192,9 +192,12 @@ public sealed class Restorer : IDisposable
         IReadOnlyDictionary<string, Tensor> raw;
         if (Options.TileSize is { } tile)
         {
-            raw = TiledRestorer.RunNamed(Forward, padded, tile, Info.SizeMultiple, Options.TileOverlap, progress, cancellationToken);
+            var dropped = new List<string>();
+            raw = TiledRestorer.RunNamed(Forward, padded, tile, Info.SizeMultiple, Options.TileOverlap, progress, cancellationToken, dropped);
             if (!raw.ContainsKey(INamedOutputs.Final))
                 throw new TensorArgumentException("output", $"the {Info.Arch} output could not be stitched from tiles.");
+            if (dropped.Count > 0)
+                _logger.LogWarning("Tiled inference left out {Outputs}: their scale does not fit the tile grid", string.Join(", ", dropped));
         }
         else
         {

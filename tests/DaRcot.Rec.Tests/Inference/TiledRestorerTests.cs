@@ -39,17 +39,19 @@ public class TiledRestorerTests
     public void Named_outputs_at_a_reduced_scale_are_stitched_at_that_scale()
     {
         using var input = rand(1, 3, 32, 48, generator: new Generator(7));
+        var dropped = new List<string>();
         var outputs = TiledRestorer.RunNamed(t => new Dictionary<string, Tensor>
         {
             ["output"] = t * 2,
             ["embedding"] = nn.functional.avg_pool2d(t, 8),
             ["odd"] = t[.., .., ..3, ..5],
-        }, input, tile: 16, multiple: 8, overlap: 8);
+        }, input, tile: 16, multiple: 8, overlap: 8, dropped: dropped);
         Assert.Equal(0, (outputs["output"] - input * 2).abs().max().item<float>(), 6);
         using var expected = nn.functional.avg_pool2d(input, 8);
         Assert.Equal(new long[] { 1, 3, 4, 6 }, outputs["embedding"].shape);
         Assert.Equal(0, (outputs["embedding"] - expected).abs().max().item<float>(), 6);
         Assert.False(outputs.ContainsKey("odd"));
+        Assert.Equal(new[] { "odd" }, dropped);
     }
 
     [Fact]
