@@ -1,5 +1,5 @@
-using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Inference;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

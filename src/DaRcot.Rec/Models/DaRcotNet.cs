@@ -1,7 +1,7 @@
-using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Backbones.Blocks;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Inference;
 using TorchSharp;
 using TorchSharp.Modules;

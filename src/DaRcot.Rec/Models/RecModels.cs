@@ -1,8 +1,8 @@
-using DaRcot.Rec.Imaging;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using DaRcot.Rec.Backbones;
 using DaRcot.Rec.Conditioning;
+using DaRcot.Rec.Imaging;
 using Microsoft.Extensions.Logging;
 
 namespace DaRcot.Rec.Models;

@@ -1,6 +1,6 @@
-using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Imaging;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,8 +1,8 @@
-using DaRcot.Rec.Imaging;
 using System.Text.Json;
 using DaRcot.Rec.Backbones;
 using DaRcot.Rec.Checkpoints;
 using DaRcot.Rec.Conditioning;
+using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Models;
 using DaRcot.Rec.Tests.Infrastructure;
 using Xunit.Abstractions;
