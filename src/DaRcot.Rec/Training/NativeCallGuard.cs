@@ -17,43 +17,71 @@ namespace DaRcot.Rec.Training;
 /// </remarks>
 internal static class NativeCallGuard
 {
-    // Managed allocations of one step are small (tensor wrappers, scalars); 64 MiB leaves room for other threads.
-    private const long Budget = 64L * 1024 * 1024;
+    // Budgets tried in order (the runtime caps the size it accepts). Managed allocations of a step are small
+    // (tensor wrappers, scalars); the rest of the budget absorbs other threads (data loading) while a step runs.
+    private static readonly long[] Budgets = { 240L << 20, 128L << 20, 64L << 20, 16L << 20 };
+
+    // The region is process-wide: concurrent trainers share it. The first to enter starts it, the last to leave
+    // ends it; a thread that enters while others are inside never starts one (starting one forces a collection,
+    // which is exactly what must not happen while another step is inside a native call).
+    private static readonly object Gate = new();
+    private static int inside;
+    private static bool owned;
 
     public static T Run<T>(bool enabled, Func<T> step)
     {
-        var started = false;
-        if (enabled && GCSettings.LatencyMode != GCLatencyMode.NoGCRegion)
-        {
-            try
-            {
-                started = GC.TryStartNoGCRegion(Budget);
-            }
-            catch (ArgumentOutOfRangeException)
-            {
-                started = false;
-            }
-            catch (InvalidOperationException)
-            {
-                started = false;
-            }
-        }
+        if (!enabled) return step();
+        Enter();
         try
         {
             return step();
         }
         finally
         {
-            if (started && GCSettings.LatencyMode == GCLatencyMode.NoGCRegion)
+            Exit();
+        }
+    }
+
+    private static void Enter()
+    {
+        lock (Gate)
+        {
+            inside++;
+            if (inside > 1 || GCSettings.LatencyMode == GCLatencyMode.NoGCRegion) return;
+            foreach (var budget in Budgets)
             {
                 try
                 {
-                    GC.EndNoGCRegion();
+                    owned = GC.TryStartNoGCRegion(budget);
+                    return;
+                }
+                catch (ArgumentOutOfRangeException)
+                {
+                    // Larger than this runtime allows: try a smaller budget.
                 }
                 catch (InvalidOperationException)
                 {
-                    // A collection happened anyway (budget exceeded); nothing to end.
+                    return;
                 }
+            }
+        }
+    }
+
+    private static void Exit()
+    {
+        lock (Gate)
+        {
+            inside--;
+            if (inside > 0 || !owned) return;
+            owned = false;
+            if (GCSettings.LatencyMode != GCLatencyMode.NoGCRegion) return;
+            try
+            {
+                GC.EndNoGCRegion();
+            }
+            catch (InvalidOperationException)
+            {
+                // The budget was exceeded and a collection already ended the region.
             }
         }
     }

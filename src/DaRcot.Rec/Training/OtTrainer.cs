@@ -168,7 +168,9 @@ public sealed class OtTrainer : IDisposable
             SetLearningRate(transportOptimizer, lrPhi / 2);
             logger.LogInformation("Epoch {Epoch}: lr(phi) = {Lr}, lr(T) = {LrT}", epoch, lrPhi, lrPhi / 2);
 
-            var nominalBatch = options.BatchSize;
+            // B in ⌊pairnum / B⌋: the configured size, else the one recorded with the run (so a resume that starts on
+            // a short last batch still uses the nominal size), else the first batch seen.
+            var nominalBatch = options.BatchSize > 0 ? options.BatchSize : position.NominalBatchSize;
             using var targets = options.Mode == PairingMode.Unpaired ? new ShiftedTargets(source, epoch, position.NextBatch, perEpoch) : null;
             foreach (var batch in source.GetBatches(epoch, position.NextBatch))
             {
@@ -180,7 +182,11 @@ public sealed class OtTrainer : IDisposable
                         cancellationToken.ThrowIfCancellationRequested();
                     }
                     if (StepLimitReached()) break;
-                    if (nominalBatch == 0) nominalBatch = batch.Count;
+                    if (nominalBatch == 0)
+                    {
+                        nominalBatch = batch.Count;
+                        position = position with { NominalBatchSize = nominalBatch };
+                    }
                     var iteration = position.NextBatch;
                     var paired = options.Mode switch
                     {

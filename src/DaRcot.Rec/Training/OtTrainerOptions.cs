@@ -61,7 +61,8 @@ public sealed record OtTrainerOptions
     /// <summary>Paired samples per epoch for <see cref="PairingMode.PartiallyPaired"/> (official <c>--pairnum</c>).</summary>
     [JsonPropertyName("pairnum")] public long PairNum { get; init; } = 10_000_000;
 
-    /// <summary>Nominal batch size B used in ⌊pairnum / B⌋; 0 = the size of the epoch's first batch.</summary>
+    /// <summary>Nominal batch size B used in ⌊pairnum / B⌋; 0 = the size of the first batch of the run (recorded in
+    /// checkpoints).</summary>
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; }
 
     /// <summary>Official <c>sigma</c>: weight of the transport cost (and of the contrastive term).</summary>

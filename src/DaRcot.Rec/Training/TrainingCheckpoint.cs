@@ -25,6 +25,9 @@ public sealed record TrainingPosition
     /// <summary>0-based index, within <see cref="Epoch"/>, of the next batch (the data position).</summary>
     [JsonPropertyName("next_batch")] public int NextBatch { get; init; }
 
+    /// <summary>Nominal batch size B of the run (0 until known), used for ⌊pairnum / B⌋.</summary>
+    [JsonPropertyName("nominal_batch_size")] public int NominalBatchSize { get; init; }
+
     /// <summary>The trainer seed (the only trainer-side randomness, GP α, is derived from it and the step).</summary>
     [JsonPropertyName("seed")] public long Seed { get; init; }
 

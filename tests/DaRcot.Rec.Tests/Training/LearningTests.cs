@@ -12,6 +12,7 @@ namespace DaRcot.Rec.Tests.Training;
 
 /// <summary>The trainer actually learns: a tiny residual CNN trained on real photos with σ=25 noise improves the
 /// PSNR of held-out patches (a photo never seen in training).</summary>
+[Collection(TrainerCollection.Name)]
 public sealed class LearningTests
 {
     private readonly ITestOutputHelper output;
@@ -41,7 +42,6 @@ public sealed class LearningTests
     {
         var train = new[] { "astronaut.png", "coffee.png", "horse.png" }.Select(n => Fixtures.Path("images", n)).ToArray();
         var heldOut = Fixtures.Path("images", "chelsea.png");
-        manual_seed(11);
         using var t = new TinyDenoiser(width: 16, seed: 11);
         using var phi = new TinyCritic(seed: 12);
 
@@ -66,8 +66,8 @@ public sealed class LearningTests
         double after;
         using (no_grad()) after = Psnr(t.call(val.Degraded), val.Target);
         output.WriteLine($"held-out PSNR: noisy {noisy:F2} dB, before {before:F2} dB, after {after:F2} dB (gain {after - before:F2} dB); {steps} steps in {sw.Elapsed.TotalSeconds:F1} s ({sw.Elapsed.TotalMilliseconds / steps:F0} ms/step overall, {1000 * stepSeconds / steps:F0} ms/step in the optimisation itself)");
-        // Measured on this setup: noisy 20.27 dB, before 19.91 dB, after 23.77 dB (gain 3.86 dB). Assert well under half.
-        Assert.True(after - before >= 1.5, $"PSNR gain {after - before:F2} dB < 1.5 dB");
-        Assert.True(after > noisy + 1.0, $"restored {after:F2} dB is not clearly better than the noisy input {noisy:F2} dB");
+        // Measured (deterministic): noisy 20.27 dB, before 20.27 dB, after 24.29 dB (gain 4.02 dB). Assert half of it.
+        Assert.True(after - before >= 2.0, $"PSNR gain {after - before:F2} dB < 2.0 dB");
+        Assert.True(after >= noisy + 2.0, $"restored {after:F2} dB is not clearly better than the noisy input {noisy:F2} dB");
     }
 }

@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace DaRcot.Rec.Tests.Training;
 
+[Collection(TrainerCollection.Name)]
 public sealed class OtTrainerTests : IDisposable
 {
     private readonly ITestOutputHelper output;

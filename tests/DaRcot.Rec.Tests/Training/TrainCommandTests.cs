@@ -5,6 +5,7 @@ using DaRcot.Rec.Tests.Infrastructure;
 namespace DaRcot.Rec.Tests.Training;
 
 /// <summary>A tiny <c>darcot train</c> run in-process: checkpoint, CSV, plot and weights come out; resume continues.</summary>
+[Collection(TrainerCollection.Name)]
 public sealed class TrainCommandTests : IDisposable
 {
     private readonly string dir = Path.Combine(Path.GetTempPath(), "darcot-train-cli-" + Guid.NewGuid().ToString("N"));

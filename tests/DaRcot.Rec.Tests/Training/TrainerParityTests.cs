@@ -12,6 +12,7 @@ namespace DaRcot.Rec.Tests.Training;
 /// <summary>One trainer iteration on the official fixture batch with the official weights reproduces the official
 /// loss values (parity/darcot_losses): the φ W-loss (computed before φ's update) and, with the φ step off, the
 /// paired and unpaired transport losses.</summary>
+[Collection(TrainerCollection.Name)]
 public sealed class TrainerParityTests
 {
     private readonly ITestOutputHelper output;
