@@ -1,4 +1,9 @@
 using BenchmarkDotNet.Running;
+using DaRcot.Benchmarks;
 
 // Runs every benchmark suite in this assembly; pick one with --filter, e.g. --filter *Restormer*.
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// "interleaved-shared-work [SIZE] [ROUNDS]" instead times the shared-work methods round-robin (see that class).
+if (args.Length > 0 && args[0] == InterleavedSharedWork.Verb)
+    InterleavedSharedWork.Run(args[1..]);
+else
+    BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
