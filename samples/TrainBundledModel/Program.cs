@@ -187,7 +187,7 @@ void WriteConfig(int totalSteps, double seconds, long parameterCount, List<strin
             seconds = Math.Round(seconds),
         },
     };
-    File.WriteAllText(Path.Combine(outDir, "config.json"), JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    File.WriteAllText(Path.Combine(outDir, "config.json"), JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
 }
 
 (Tensor Clean, Tensor Noisy) EvalCrop(double sigma, int size)
