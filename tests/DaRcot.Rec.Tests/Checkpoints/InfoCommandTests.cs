@@ -8,26 +8,10 @@ using static TorchSharp.torch;
 namespace DaRcot.Rec.Tests.Checkpoints;
 
 /// <summary><c>darcot info</c> run in-process on every parity checkpoint (joins the console-capture collection).</summary>
-[Collection("Console capture")]
+[Collection(ConsoleCaptureCollection.Name)]
 public sealed class InfoCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            var code = CliCommands.Run(args);
-            return (code, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRun.Capture(args);
 
     [SkippableTheory]
     [InlineData("restormer_tiny_withbias", "restormer")]

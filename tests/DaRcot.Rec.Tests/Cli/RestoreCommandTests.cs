@@ -1,8 +1,8 @@
+using DaRcot.Rec.Tests.Infrastructure;
 using DaRcot.Cli;
 using DaRcot.Rec.Checkpoints;
 using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Tests.Backbones;
-using DaRcot.Rec.Tests.Metrics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,22 +16,7 @@ public sealed class RestoreCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            return (CliCommands.Run(args), stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRun.Capture(args);
 
     private string WriteConfig(ParityCase c)
     {

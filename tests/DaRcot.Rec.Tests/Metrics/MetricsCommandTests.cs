@@ -4,14 +4,6 @@ using DaRcot.Rec.Tests.Infrastructure;
 
 namespace DaRcot.Rec.Tests.Metrics;
 
-/// <summary>Tests that redirect <see cref="Console"/>; they run alone, after the parallel tests, so no other test's
-/// output can mix into the captured text. Other classes that capture the console may join this collection.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ConsoleCaptureCollection
-{
-    public const string Name = "Console capture";
-}
-
 /// <summary><c>darcot metrics</c> run in-process on the scikit-image fixtures.</summary>
 [Collection(ConsoleCaptureCollection.Name)]
 public sealed class MetricsCommandTests : IDisposable
@@ -20,23 +12,7 @@ public sealed class MetricsCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            var code = CliCommands.Run(args);
-            return (code, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRun.Capture(args);
 
     public static IEnumerable<object[]> CaseIndices() =>
         MetricFixtures.CaseMetricPairs().Select(p => (int)p[0]).Distinct().Select(i => new object[] { i });

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using DaRcot.Cli;
 using DaRcot.Rec.Tests.Infrastructure;
-using DaRcot.Rec.Tests.Metrics;
 
 namespace DaRcot.Rec.Tests.Samples;
 
@@ -13,23 +12,7 @@ public sealed class BenchCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            var code = CliCommands.Run(args);
-            return (code, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRun.Capture(args);
 
     private string Config(string json)
     {
