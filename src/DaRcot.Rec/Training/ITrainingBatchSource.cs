@@ -56,4 +56,14 @@ public interface ITrainingBatchSource
     /// <summary>Enumerates the batches of <paramref name="epoch"/> (1-based, as the official trainer counts),
     /// starting at batch index <paramref name="startBatch"/> (0-based).</summary>
     IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0);
+
+    /// <summary>True when the source already gives each input a target from a different image (really unpaired
+    /// data, e.g. <c>StreamingBatchOptions.Unpaired</c>). Default false: targets are the inputs' own clean images.</summary>
+    /// <remarks>
+    /// The trainer needs to know: its paired modes compare the restored image with the target pixel by pixel (L1,
+    /// weighted 10⁴) and contrast it with the target's features, which is meaningless against an unrelated image, so
+    /// it refuses that combination; and <see cref="PairingMode.Unpaired"/> then uses the targets as they come instead
+    /// of decorrelating them a second time.
+    /// </remarks>
+    bool TargetsDecorrelated => false;
 }

@@ -155,6 +155,11 @@ public sealed class OtTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(source);
         var perEpoch = source.BatchesPerEpoch;
         if (perEpoch < 1) throw new ArgumentException("The batch source has no batches.", nameof(source));
+        var decorrelated = source.TargetsDecorrelated;
+        if (decorrelated && options.Mode is PairingMode.Paired or PairingMode.PartiallyPaired)
+            throw new ModelConfigException("mode",
+                $"{options.Mode} compares each restored image with its own target (L1 ×{options.PairedWeight:G}, contrastive term), " +
+                "but the batch source gives targets from different images (unpaired sampling); use Unpaired or UnpairedOfficial, or turn the source's unpairing off.");
         var total = (long)options.Epochs * perEpoch;
         if (options.MaxSteps is long max) total = Math.Min(total, max);
         var lastSaved = -1L;
@@ -171,7 +176,9 @@ public sealed class OtTrainer : IDisposable
             // B in ⌊pairnum / B⌋: the configured size, else the one recorded with the run (so a resume that starts on
             // a short last batch still uses the nominal size), else the first batch seen.
             var nominalBatch = options.BatchSize > 0 ? options.BatchSize : position.NominalBatchSize;
-            using var targets = options.Mode == PairingMode.Unpaired ? new ShiftedTargets(source, epoch, position.NextBatch, perEpoch) : null;
+            // A source that already decorrelates its targets is used as is: shifting them again would only cost a
+            // second enumeration of the data.
+            using var targets = options.Mode == PairingMode.Unpaired && !decorrelated ? new ShiftedTargets(source, epoch, position.NextBatch, perEpoch) : null;
             foreach (var batch in source.GetBatches(epoch, position.NextBatch))
             {
                 using (batch)
@@ -194,7 +201,7 @@ public sealed class OtTrainer : IDisposable
                         PairingMode.PartiallyPaired => iteration < options.PairNum / nominalBatch,
                         _ => false,
                     };
-                    using var other = targets?.Next(batch.Count);
+                    using var other = targets?.Next(batch);
                     var sw = Stopwatch.StartNew();
                     var losses = NativeCallGuard.Run(options.GuardNativeCalls, () => RunStep(batch, other, paired, epoch, iteration, position.Step + 1));
                     sw.Stop();
@@ -346,7 +353,7 @@ public sealed class OtTrainer : IDisposable
 
     /// <summary>Targets for <see cref="PairingMode.Unpaired"/>: batch (i + n/2) mod n of the same epoch, read from a
     /// second enumeration of the source, so inputs never meet their own targets; with a single batch per epoch the
-    /// targets are rolled by one sample instead.</summary>
+    /// batch's own targets are rolled by one sample instead.</summary>
     private sealed class ShiftedTargets : IDisposable
     {
         private readonly ITrainingBatchSource source;
@@ -365,10 +372,12 @@ public sealed class OtTrainer : IDisposable
             nextIndex = (start + shift) % perEpoch;
         }
 
-        /// <summary>Targets for an input batch of <paramref name="count"/> samples (caller disposes).</summary>
-        public Tensor Next(int count)
+        /// <summary>Targets for <paramref name="batch"/> (caller disposes).</summary>
+        public Tensor Next(TrainingBatch batch)
         {
-            if (perEpoch == 1) return Rolled(count);
+            // A single batch per epoch: its own targets rolled by one sample (no second enumeration of the source).
+            if (perEpoch == 1) return batch.Target.roll(1, 0);
+            var count = batch.Count;
             if (cursor is null || !cursor.MoveNext())
             {
                 cursor?.Dispose();
@@ -385,15 +394,6 @@ public sealed class OtTrainer : IDisposable
                 return last;
             }
             return Take(cursor.Current, count);
-        }
-
-        private Tensor Rolled(int count)
-        {
-            using var e = source.GetBatches(epoch, 0).GetEnumerator();
-            if (!e.MoveNext()) throw new InvalidOperationException($"The batch source returned no batch at epoch {epoch}.");
-            using var b = e.Current;
-            using var scope = NewDisposeScope();
-            return Fit(b.Target.roll(1, 0), count).MoveToOuterDisposeScope();
         }
 
         private static Tensor Take(TrainingBatch b, int count)

@@ -14,7 +14,8 @@ public enum PairingMode
 
     /// <summary>Paper-faithful unpaired training: targets come from a different batch of the same epoch (batch
     /// (i + n/2) mod n; rolled by one sample when an epoch has a single batch), so no input sees its own target;
-    /// the paired terms are dropped.</summary>
+    /// the paired terms are dropped. A source whose targets are already decorrelated
+    /// (<see cref="ITrainingBatchSource.TargetsDecorrelated"/>) is used as is.</summary>
     Unpaired,
 
     /// <summary>The official script's "unpaired" setting (pairnum = 0): batches stay paired, only the pair-dependent

@@ -1,6 +1,7 @@
 using DaRcot.Rec.Data.Datasets;
 using DaRcot.Rec.Data.Degradations;
 using DaRcot.Rec.Data.Samplers;
+using DaRcot.Rec.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -237,9 +238,12 @@ public class PairedCropTests
         var b = TempFolder.Random(Path.Combine(tmp.Dir("x"), "b.png"), 37, 29, 2);
         var items = new[] { new TrainingItem(3, a, a, null), new TrainingItem(3, b, b, null) };
         var paired = new StreamingBatchSource(items, new StreamingBatchOptions { BatchSize = 2, PatchSize = 8, CropBase = 1, SamplesPerEpoch = 20, Seed = 4 });
+        Assert.False(paired.TargetsDecorrelated);
         foreach (var batch in paired.GetBatches(1))
             using (batch) Assert.True(batch.Degraded.eq(batch.Target).all().item<bool>());
         var unpaired = new StreamingBatchSource(items, new StreamingBatchOptions { BatchSize = 2, PatchSize = 8, CropBase = 1, SamplesPerEpoch = 20, Seed = 4, Unpaired = true });
+        // The trainer learns from the source that its targets are unrelated images (it then refuses paired modes).
+        Assert.True(((ITrainingBatchSource)unpaired).TargetsDecorrelated);
         foreach (var batch in unpaired.GetBatches(1))
             using (batch)
                 for (int i = 0; i < batch.Count; i++)

@@ -169,6 +169,58 @@ public sealed class OtTrainerTests : IDisposable
         foreach (var s in probe.Seen) s.Dispose();
     }
 
+    [Theory]
+    [InlineData(PairingMode.Paired)]
+    [InlineData(PairingMode.PartiallyPaired)]
+    public void DecorrelatedSource_WithAPairedMode_IsRefusedNamingMode(PairingMode mode)
+    {
+        var source = new CountingSource(new RandomBatchSource()) { Decorrelated = true };
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        using var trainer = new OtTrainer(t, p, Options(null, 2) with { Mode = mode });
+        var e = Assert.Throws<ModelConfigException>(() => trainer.Train(source));
+        Assert.Equal("mode", e.Field);
+        Assert.Contains(mode.ToString(), e.Message);
+        Assert.Equal(0, source.Enumerations);       // refused before any batch was built
+        Assert.Equal(0, trainer.Position.Step);
+    }
+
+    [Fact]
+    public void DecorrelatedSource_InUnpairedMode_IsUsedAsIs()
+    {
+        var source = new CountingSource(new RandomBatchSource(batchesPerEpoch: 4)) { Decorrelated = true };
+        using var t = new TinyDenoiser();
+        using var probe = new ProbeCritic();
+        using var trainer = new OtTrainer(t, probe, Options(null, 2) with { Mode = PairingMode.Unpaired });
+        trainer.Train(source);
+        Assert.Equal(1, source.Enumerations);      // no second (shifted) enumeration
+        using var batches = new DisposableList(source.Inner.GetBatches(1).ToList());
+        Assert.True(probe.Seen[0].allclose(batches.Items[0].Target), "step 1 sees batch 0's own (already unpaired) targets");
+        Assert.True(probe.Seen[1].allclose(batches.Items[1].Target));
+        foreach (var s in probe.Seen) s.Dispose();
+    }
+
+    [Fact]
+    public void UnpairedMode_SingleBatchEpochs_RollTheBatchWithoutReEnumerating()
+    {
+        var source = new CountingSource(new RandomBatchSource(batchesPerEpoch: 1, batchSize: 3));
+        using var t = new TinyDenoiser();
+        using var probe = new ProbeCritic();
+        using var trainer = new OtTrainer(t, probe, Options(null, 3) with { Mode = PairingMode.Unpaired });
+        trainer.Train(source);
+        Assert.Equal(3, source.Enumerations);      // one per epoch, none per step for the targets
+        for (var epoch = 1; epoch <= 3; epoch++)
+        {
+            using var batch = source.Inner.GetBatches(epoch).Single();
+            var seen = probe.Seen[epoch - 1];
+            // Rolled by one sample: real sample i is target i−1 (mod 3).
+            Assert.True(seen[0].allclose(batch.Target[2]), $"epoch {epoch}: sample 0 ← target 2");
+            Assert.True(seen[1].allclose(batch.Target[0]), $"epoch {epoch}: sample 1 ← target 0");
+            Assert.True(seen[2].allclose(batch.Target[1]), $"epoch {epoch}: sample 2 ← target 1");
+        }
+        foreach (var s in probe.Seen) s.Dispose();
+    }
+
     [Fact]
     public void Options_AreValidated_AndLearningRatesFollowTheOfficialSchedule()
     {
@@ -179,6 +231,28 @@ public sealed class OtTrainerTests : IDisposable
         Assert.Equal(5e-7, o.TransportLearningRate(31), 12);
         Assert.Throws<ModelConfigException>(() => (o with { Epochs = 0 }).Validate());
         Assert.Throws<ModelConfigException>(() => (o with { LearningRate = -1 }).Validate());
+    }
+
+    /// <summary>Wraps a source, counts how often it is enumerated and can claim decorrelated targets.</summary>
+    private sealed class CountingSource : ITrainingBatchSource
+    {
+        public CountingSource(ITrainingBatchSource inner) => Inner = inner;
+
+        public ITrainingBatchSource Inner { get; }
+
+        public bool Decorrelated { get; init; }
+
+        public int Enumerations { get; private set; }
+
+        public int BatchesPerEpoch => Inner.BatchesPerEpoch;
+
+        public bool TargetsDecorrelated => Decorrelated;
+
+        public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0)
+        {
+            Enumerations++;
+            return Inner.GetBatches(epoch, startBatch);
+        }
     }
 
     private sealed class DisposableList : IDisposable

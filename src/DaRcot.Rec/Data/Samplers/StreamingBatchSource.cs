@@ -37,7 +37,9 @@ public sealed record StreamingBatchOptions
     /// <summary>Drop the last partial batch (official: false).</summary>
     public bool DropLast { get; init; }
 
-    /// <summary>Targets from different images of the same task (see <see cref="MultiTaskSampler"/>).</summary>
+    /// <summary>Targets from different images of the same task (see <see cref="MultiTaskSampler"/>). The source then
+    /// reports <see cref="ITrainingBatchSource.TargetsDecorrelated"/>, and <see cref="OtTrainer"/> refuses its paired
+    /// modes (<see cref="PairingMode.Paired"/>, <see cref="PairingMode.PartiallyPaired"/>) on it.</summary>
     public bool Unpaired { get; init; }
 
     /// <summary>Batches prepared ahead on a background thread (0 = build on the caller's thread).</summary>
@@ -100,6 +102,10 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
     public int BatchesPerEpoch => _options.DropLast
         ? SamplesPerEpoch / _options.BatchSize
         : (SamplesPerEpoch + _options.BatchSize - 1) / _options.BatchSize;
+
+    /// <summary>True with <see cref="StreamingBatchOptions.Unpaired"/>: every target is a different clean image
+    /// than its input's, so the trainer accepts only its unpaired modes.</summary>
+    public bool TargetsDecorrelated => _options.Unpaired;
 
     /// <inheritdoc/>
     public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0) => GetBatches(epoch, startBatch, CancellationToken.None);
