@@ -39,10 +39,11 @@ public sealed class ChannelLayerNormBody : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var c = x.shape[1];
         var w = weight.view(1, c, 1, 1);
-        var variance = x.var(1, unbiased: false, keepdim: true);
+        // One pass gives both moments; BiasFree still needs the mean for its variance, it just does not subtract it.
+        var (variance, mean) = torch.var_mean(x, new long[] { 1 }, unbiased: false, keepdim: true);
         var inv = (variance + 1e-5).rsqrt();
         Tensor y = _withBias
-            ? (x - x.mean(new long[] { 1 }, keepdim: true)) * inv * w + bias!.view(1, c, 1, 1)
+            ? (x - mean) * inv * w + bias!.view(1, c, 1, 1)
             : x * inv * w;
         return y.MoveToOuterDisposeScope();
     }
