@@ -87,11 +87,19 @@ public static class ReportWriter
         var md = path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? stem + ".md" : path;
         var csv = stem + ".csv";
         var images = stem + ".images.csv";
-        File.WriteAllText(md, ToMarkdown(report));
-        File.WriteAllText(csv, ToCsv(report));
-        File.WriteAllText(images, ToPerImageCsv(report));
+        // Each file is replaced atomically, so a crash never leaves a half-written report next to an old one.
+        WriteText(md, ToMarkdown(report));
+        WriteText(csv, ToCsv(report));
+        WriteText(images, ToPerImageCsv(report));
         return new[] { md, csv, images };
     }
+
+    private static void WriteText(string path, string text) =>
+        DaRcot.Rec.Checkpoints.AtomicFile.Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), leaveOpen: true);
+            writer.Write(text);
+        });
 
     private static string P(double v) => Format(v, 2, "-");
     private static string S(double v) => Format(v, 4, "-");

@@ -168,24 +168,7 @@ public static class ImageTensor
             ColorType = c == 1 ? PngColorType.Grayscale : PngColorType.Rgb,
         };
 
-        var full = System.IO.Path.GetFullPath(path);
-        var folder = System.IO.Path.GetDirectoryName(full) ?? ".";
-        Directory.CreateDirectory(folder);
-        var temp = System.IO.Path.Combine(folder, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                img.Save(file, encoder);
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
+        DaRcot.Rec.Checkpoints.AtomicFile.Write(path, stream => img.Save(stream, encoder));
     }
 
     /// <summary>Converts an RGB image to a float32 tensor <c>[1, 3, H, W]</c> in [0,1].</summary>
@@ -445,12 +428,6 @@ public static class ImageTensor
         ex is ImageFormatException or NotSupportedException or InvalidOperationException or ArgumentException
             or IndexOutOfRangeException or EndOfStreamException or IOException or InvalidDataException
             or OverflowException or NullReferenceException;
-
-    private static void TryDelete(string path)
-    {
-        try { File.Delete(path); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { /* best effort */ }
-    }
 
     private static string Describe(long[] shape) => "[" + string.Join(",", shape) + "]";
 }
