@@ -105,10 +105,6 @@ public class RestormerTests
 
         using var shifted = model.ForwardConditioned(x, new ConditionRecorder(0.5));
         Assert.True((shifted - plain).abs().max().item<float>() > 1e-4, "a non-zero condition must change the output");
-
-        using var features = model.Encode(x);
-        using var split = model.Decode(features, null);
-        Assert.Equal(0, (split - plain).abs().max().item<float>());
     }
 
     [Fact]
