@@ -78,17 +78,17 @@ public static class StateDictLoader
     {
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (k, v) in module.state_dict()) result[k] = v;
-        var persistentBufferNames = new HashSet<string>(result.Keys, StringComparer.Ordinal);
-        Walk(module, "", result, persistentBufferNames, 0);
+        Walk(module, "", result, 0);
         return result;
     }
 
-    private static void Walk(nn.Module m, string prefix, Dictionary<string, Tensor> into, HashSet<string> stateDictKeys, int depth)
+    // Only parameters are aliased: none of our modules shares a child that holds buffers.
+    private static void Walk(nn.Module m, string prefix, Dictionary<string, Tensor> into, int depth)
     {
         if (depth > 256) return;
         foreach (var (name, p) in m.named_parameters(recurse: false))
             into.TryAdd(prefix + name, p);
         foreach (var (name, child) in m.named_children())
-            Walk(child, prefix + name + ".", into, stateDictKeys, depth + 1);
+            Walk(child, prefix + name + ".", into, depth + 1);
     }
 }
