@@ -192,9 +192,5 @@ public sealed class BenchCommand : ICliCommand
         return Encoding.UTF8.GetString(stream.ToArray()) + Environment.NewLine;
     }
 
-    private static int Fail(string message)
-    {
-        Console.Error.WriteLine($"darcot bench: {message}");
-        return 1;
-    }
+    private static int Fail(string message) => CliOutput.Fail("bench", message);
 }

@@ -146,16 +146,5 @@ public sealed class EvalCommand : ICliCommand
         return report!;
     }
 
-    private static int Fail(string message)
-    {
-        var oneLine = string.Join("; ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        Console.Error.WriteLine($"darcot eval: {oneLine}");
-        return 1;
-    }
-
-    /// <summary>Reports on the calling thread (System.Progress posts to the thread pool, which would race the bar).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
+    private static int Fail(string message) => CliOutput.Fail("eval", message);
 }

@@ -54,11 +54,7 @@ public sealed class MetricsCommand : ICliCommand
         }
     }
 
-    private static int Fail(string message)
-    {
-        Console.Error.WriteLine($"darcot metrics: {message}");
-        return 1;
-    }
+    private static int Fail(string message) => CliOutput.Fail("metrics", message);
 
     /// <summary>All six metrics of one pair; the luma ones are null when both images are greyscale.</summary>
     private static Dictionary<string, double?> Measure(string restoredPath, string referencePath)

@@ -174,17 +174,5 @@ public sealed class RestoreCommand : ICliCommand
 
     private static bool EndsWithSeparator(string path) => path.EndsWith(Path.DirectorySeparatorChar) || path.EndsWith(Path.AltDirectorySeparatorChar);
 
-    private static int Fail(string message)
-    {
-        // One line: multi-line library messages (e.g. a state_dict mismatch listing keys) are joined with "; ".
-        var oneLine = string.Join("; ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        Console.Error.WriteLine($"darcot restore: {oneLine}");
-        return 1;
-    }
-
-    /// <summary>Reports on the calling thread (System.Progress posts to the thread pool, which would race the bar).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
+    private static int Fail(string message) => CliOutput.Fail("restore", message);
 }
