@@ -58,15 +58,16 @@ public sealed class OtTrainer : IDisposable
         RunConfig = runConfig;
 
         var lrPhi = options.PotentialLearningRate(1);
+        var lrT = options.TransportLearningRate(1);
         if (options.Optimizer == OptimizerKind.Adam)
         {
-            transportOptimizer = optim.Adam(transport.parameters(), lr: lrPhi / 2);
+            transportOptimizer = optim.Adam(transport.parameters(), lr: lrT);
             potentialOptimizer = optim.Adam(potential.parameters(), lr: lrPhi);
         }
         else
         {
             // PyTorch RMSprop defaults: alpha 0.99, eps 1e-8, no momentum, not centered.
-            transportOptimizer = optim.RMSProp(transport.parameters(), lr: lrPhi / 2, alpha: 0.99, eps: 1e-8);
+            transportOptimizer = optim.RMSProp(transport.parameters(), lr: lrT, alpha: 0.99, eps: 1e-8);
             potentialOptimizer = optim.RMSProp(potential.parameters(), lr: lrPhi, alpha: 0.99, eps: 1e-8);
         }
 
@@ -170,8 +171,9 @@ public sealed class OtTrainer : IDisposable
             var epoch = position.Epoch;
             var lrPhi = options.PotentialLearningRate(epoch);
             SetLearningRate(potentialOptimizer, lrPhi);
-            SetLearningRate(transportOptimizer, lrPhi / 2);
-            logger.LogInformation("Epoch {Epoch}: lr(phi) = {Lr}, lr(T) = {LrT}", epoch, lrPhi, lrPhi / 2);
+            var lrT = options.TransportLearningRate(epoch);
+            SetLearningRate(transportOptimizer, lrT);
+            logger.LogInformation("Epoch {Epoch}: lr(phi) = {Lr}, lr(T) = {LrT}", epoch, lrPhi, lrT);
 
             // B in ⌊pairnum / B⌋: the configured size, else the one recorded with the run (so a resume that starts on
             // a short last batch still uses the nominal size), else the first batch seen.
@@ -218,7 +220,7 @@ public sealed class OtTrainer : IDisposable
                         Losses = losses,
                         TotalSteps = total,
                         PotentialLearningRate = lrPhi,
-                        TransportLearningRate = lrPhi / 2,
+                        TransportLearningRate = lrT,
                         ImagesPerSecond = batch.Count / Math.Max(sw.Elapsed.TotalSeconds, 1e-9),
                         CheckpointWritten = saved,
                     });

@@ -44,8 +44,13 @@ public sealed record OtTrainerOptions
     /// <summary>Number of epochs (official default 200; README 50/55).</summary>
     [JsonPropertyName("epochs")] public int Epochs { get; init; } = 200;
 
-    /// <summary>Base learning rate of the potential φ (official 1e-4); the transport network gets half of it.</summary>
+    /// <summary>Base learning rate of the potential φ (official 1e-4); the transport network gets
+    /// <see cref="TransportLearningRateRatio"/> of it.</summary>
     [JsonPropertyName("lr")] public double LearningRate { get; init; } = 1e-4;
+
+    /// <summary>The transport network's learning rate as a fraction of φ's at every epoch (official 0.5: T uses
+    /// lr/2).</summary>
+    [JsonPropertyName("lr_transport_ratio")] public double TransportLearningRateRatio { get; init; } = 0.5;
 
     /// <summary>Multiply the learning rates by 0.1 every this many epochs (official default 20; README 15).</summary>
     [JsonPropertyName("step")] public int DecayEvery { get; init; } = 20;
@@ -111,6 +116,8 @@ public sealed record OtTrainerOptions
     {
         if (Epochs < 1) throw new ModelConfigException("epochs", $"must be >= 1, got {Epochs}.");
         if (!(LearningRate > 0)) throw new ModelConfigException("lr", $"must be > 0, got {LearningRate}.");
+        if (!(TransportLearningRateRatio > 0) || !double.IsFinite(TransportLearningRateRatio))
+            throw new ModelConfigException("lr_transport_ratio", $"must be a finite number > 0, got {TransportLearningRateRatio}.");
         if (DecayEvery < 1) throw new ModelConfigException("step", $"must be >= 1, got {DecayEvery}.");
         if (PotentialSteps < 0) throw new ModelConfigException("potential_steps", $"must be >= 0, got {PotentialSteps}.");
         if (PairNum < 0) throw new ModelConfigException("pairnum", $"must be >= 0, got {PairNum}.");
@@ -122,6 +129,7 @@ public sealed record OtTrainerOptions
     /// <summary>The official learning rate of φ at 1-based <paramref name="epoch"/>: lr·0.1^⌊(epoch−1)/step⌋.</summary>
     public double PotentialLearningRate(int epoch) => LearningRate * Math.Pow(0.1, (epoch - 1) / DecayEvery);
 
-    /// <summary>The transport network's learning rate at <paramref name="epoch"/> (half of φ's).</summary>
-    public double TransportLearningRate(int epoch) => PotentialLearningRate(epoch) / 2;
+    /// <summary>The transport network's learning rate at <paramref name="epoch"/>: φ's times
+    /// <see cref="TransportLearningRateRatio"/> (officially half of φ's). The trainer uses exactly this.</summary>
+    public double TransportLearningRate(int epoch) => PotentialLearningRate(epoch) * TransportLearningRateRatio;
 }

@@ -221,6 +221,39 @@ public sealed class OtTrainerTests : IDisposable
         foreach (var s in probe.Seen) s.Dispose();
     }
 
+    [Theory]
+    [InlineData(null, 5e-4)]      // official: T gets half of φ's learning rate (1e-3)
+    [InlineData(0.2, 2e-4)]
+    public void TransportLearningRateRatio_SetsTheTransportOptimizersStep(double? ratio, double expectedLrT)
+    {
+        var options = Options(null, 1) with { Mode = PairingMode.Paired };
+        if (ratio is double r) options = options with { TransportLearningRateRatio = r };
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        var before = t.parameters().Select(q => q.detach().clone()).ToList();
+        using var trainer = new OtTrainer(t, p, options);
+        var reports = new List<TrainingProgress>();
+        Run(trainer, new RandomBatchSource(), reports);
+        Assert.Equal(expectedLrT, reports.Single().TransportLearningRate, 12);
+        // RMSprop's first step (square average starts at 0, alpha 0.99): v = 0.01·g², so the update is
+        // lr·g / (0.1·|g| + 1e-8) ≈ 10·lr·sign(g) for every weight with a gradient well above 1e-7: the largest
+        // change of any T parameter is 10·lr(T).
+        var maxChange = t.parameters().Zip(before, (a, b) => (a.detach() - b).abs().max().item<float>()).Max();
+        output.WriteLine($"max |Δθ_T| after one step = {maxChange:R} (expected {10 * expectedLrT:R})");
+        Assert.Equal(10 * expectedLrT, maxChange, 10 * expectedLrT * 1e-3);
+        foreach (var b in before) b.Dispose();
+    }
+
+    [Fact]
+    public void TransportLearningRateRatio_IsValidated()
+    {
+        var o = new OtTrainerOptions();
+        Assert.Equal(0.5, o.TransportLearningRateRatio);
+        Assert.Equal("lr_transport_ratio", Assert.Throws<ModelConfigException>(() => (o with { TransportLearningRateRatio = 0 }).Validate()).Field);
+        Assert.Equal("lr_transport_ratio", Assert.Throws<ModelConfigException>(() => (o with { TransportLearningRateRatio = double.NaN }).Validate()).Field);
+        Assert.Equal(2.5e-5, (o with { TransportLearningRateRatio = 0.25 }).TransportLearningRate(1), 15);
+    }
+
     [Fact]
     public void Options_AreValidated_AndLearningRatesFollowTheOfficialSchedule()
     {
