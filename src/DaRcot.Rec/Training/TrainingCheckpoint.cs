@@ -91,26 +91,97 @@ public static class TrainingCheckpoint
     }
 
     /// <summary>Loads weights, optimizer states and history into the given objects and returns the position.</summary>
+    /// <remarks>All or nothing: every entry is read and the position and history are parsed before anything is
+    /// touched; the four states are then applied, and if one of them does not fit (another network, a damaged
+    /// entry) the ones already applied are put back, so a failed resume leaves the trainer exactly as it was.</remarks>
     /// <exception cref="CheckpointFormatException">Not a trainer checkpoint, unreadable, or the weights do not fit.</exception>
     public static TrainingPosition Read(string path, nn.Module transport, nn.Module potential,
         OptimizerHelper transportOptimizer, OptimizerHelper potentialOptimizer, out LossHistory history)
     {
-        using var zip = Open(path);
-        var position = ReadPositionEntry(zip, path);
+        ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(potential);
+        ArgumentNullException.ThrowIfNull(transportOptimizer);
+        ArgumentNullException.ThrowIfNull(potentialOptimizer);
+
+        // Phase 1: read and validate everything into temporaries; the live objects are not touched.
+        TrainingPosition position;
+        MemoryStream transportBytes, potentialBytes, transportOptBytes, potentialOptBytes;
+        LossHistory parsedHistory;
+        using (var zip = Open(path))
+        {
+            position = ReadPositionEntry(zip, path);
+            transportBytes = Bytes(zip, path, "transport.bin");
+            potentialBytes = Bytes(zip, path, "potential.bin");
+            transportOptBytes = Bytes(zip, path, "transport_optimizer.bin");
+            potentialOptBytes = Bytes(zip, path, "potential_optimizer.bin");
+            using var csv = Bytes(zip, path, "loss_history.csv");
+            using var sr = new StreamReader(csv);
+            try
+            {
+                parsedHistory = LossHistory.ParseCsv(sr.ReadToEnd());
+            }
+            catch (DaRcotException e)
+            {
+                throw new CheckpointFormatException(path, $"loss_history.csv is not valid ({e.Message}).", e);
+            }
+        }
+
+        // Phase 2: apply, remembering each state first so a failure can put everything back.
+        using var undo = new UndoLog();
         try
         {
-            using (var r = new BinaryReader(Bytes(zip, path, "transport.bin"))) transport.load(r, strict: true);
-            using (var r = new BinaryReader(Bytes(zip, path, "potential.bin"))) potential.load(r, strict: true);
-            using (var r = new BinaryReader(Bytes(zip, path, "transport_optimizer.bin"))) transportOptimizer.load_state_dict(r);
-            using (var r = new BinaryReader(Bytes(zip, path, "potential_optimizer.bin"))) potentialOptimizer.load_state_dict(r);
-            using var sr = new StreamReader(Bytes(zip, path, "loss_history.csv"));
-            history = LossHistory.ParseCsv(sr.ReadToEnd());
+            undo.Apply(w => transport.save(w), r => transport.load(r, strict: true), transportBytes);
+            undo.Apply(w => potential.save(w), r => potential.load(r, strict: true), potentialBytes);
+            undo.Apply(transportOptimizer.save_state_dict, transportOptimizer.load_state_dict, transportOptBytes);
+            undo.Apply(potentialOptimizer.save_state_dict, potentialOptimizer.load_state_dict, potentialOptBytes);
+            undo.Commit();
         }
         catch (Exception e) when (e is not DaRcotException)
         {
-            throw new CheckpointFormatException(path, $"its weights or optimizer states do not fit the networks being trained ({e.Message}).", e);
+            undo.Rollback();
+            throw new CheckpointFormatException(path, $"its weights or optimizer states do not fit the networks being trained ({e.Message}); nothing was loaded.", e);
         }
+        history = parsedHistory;
         return position;
+    }
+
+    /// <summary>Applies states one by one and can restore the ones already applied (in reverse order).</summary>
+    private sealed class UndoLog : IDisposable
+    {
+        private readonly List<(MemoryStream Saved, Action<BinaryReader> Load)> applied = new();
+        private readonly List<MemoryStream> owned = new();
+
+        public void Apply(Action<BinaryWriter> save, Action<BinaryReader> load, MemoryStream incoming)
+        {
+            owned.Add(incoming);
+            var saved = new MemoryStream();
+            owned.Add(saved);
+            using (var w = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true)) save(w);
+            saved.Position = 0;
+            applied.Add((saved, load));
+            using var r = new BinaryReader(incoming, System.Text.Encoding.UTF8, leaveOpen: true);
+            load(r);
+        }
+
+        public void Commit() => applied.Clear();
+
+        public void Rollback()
+        {
+            // Restoring a state saved from the same object a moment ago cannot fail to fit.
+            for (var i = applied.Count - 1; i >= 0; i--)
+            {
+                var (saved, load) = applied[i];
+                saved.Position = 0;
+                using var r = new BinaryReader(saved, System.Text.Encoding.UTF8, leaveOpen: true);
+                load(r);
+            }
+            applied.Clear();
+        }
+
+        public void Dispose()
+        {
+            foreach (var m in owned) m.Dispose();
+        }
     }
 
     private static ZipArchive Open(string path)
@@ -123,6 +194,11 @@ public static class TrainingCheckpoint
         catch (InvalidDataException e)
         {
             throw new CheckpointFormatException(path, "not a DaRcot training checkpoint (not a zip archive).", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Locked by another process, permissions, a device error: still a typed error that names the file.
+            throw new CheckpointFormatException(path, $"the file cannot be opened ({e.Message}).", e);
         }
     }
 
@@ -148,7 +224,15 @@ public static class TrainingCheckpoint
     {
         var entry = zip.GetEntry(name) ?? throw new CheckpointFormatException(path, $"the entry '{name}' is missing.");
         var ms = new MemoryStream();
-        using (var s = entry.Open()) s.CopyTo(ms);
+        try
+        {
+            using (var s = entry.Open()) s.CopyTo(ms);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            ms.Dispose();
+            throw new CheckpointFormatException(path, $"the entry '{name}' cannot be read ({e.Message}).", e);
+        }
         ms.Position = 0;
         return ms;
     }
