@@ -6,6 +6,7 @@ using DaRcot.Rec.Checkpoints;
 using DaRcot.Rec.Data.Datasets;
 using DaRcot.Rec.Data.Samplers;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
 using DaRcot.Rec.Potentials;
 using DaRcot.Rec.Training;
@@ -32,7 +33,7 @@ namespace DaRcot.Cli.Commands;
 ///   "trainer":   { ...OtTrainerOptions: "epochs", "lr", "step", "optimizer", "potential_steps", "mode", "pairnum",
 ///                  "sigma", "Sigma", "seed", "max_steps", "checkpoint_every", ... },
 ///   "output":    "runs/my-run",
-///   "device":    "cpu"
+///   "device":    "cpu" | "cuda" | "cuda:N"
 /// }
 /// </code>
 /// The output folder receives <c>checkpoint.darcot-train</c>, <c>loss_history.csv</c>, <c>loss_history.png</c>,
@@ -125,13 +126,8 @@ public sealed class TrainCommand : ICliCommand
             if (resume && !File.Exists(checkpoint)) return Fail($"--resume: no checkpoint at '{checkpoint}'.");
             if (!resume && File.Exists(checkpoint)) return Fail($"'{output}' already holds a checkpoint; pass --resume to continue it or choose another output folder.");
 
-            var device = cfg.Device switch
-            {
-                "cpu" => CPU,
-                "cuda" when cuda.is_available() => CUDA,
-                "cuda" => throw new DaRcotException("device 'cuda' requested but CUDA is not available (TorchSharp-cpu build or no GPU)."),
-                _ => throw new DaRcotException($"unknown device '{cfg.Device}' (cpu or cuda)."),
-            };
+            // The library's parser: cpu, cuda, cuda:N, with the same DeviceUnavailableException as `darcot restore`.
+            var device = Restorer.ResolveDevice(cfg.Device);
 
             var items = LoadItems(cfg.Data, baseDir);
             if (items.Count == 0) return Fail("config: the data section yields no training images.");
@@ -158,7 +154,12 @@ public sealed class TrainCommand : ICliCommand
             potential.to(device);
 
             Directory.CreateDirectory(output);
-            File.WriteAllText(Path.Combine(output, "config.json"), text);
+            // Atomic: an interrupted start never leaves a truncated config.json beside a valid checkpoint.
+            AtomicFile.Write(Path.Combine(output, "config.json"), stream =>
+            {
+                using var writer = new StreamWriter(stream, leaveOpen: true);
+                writer.Write(text);
+            });
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(quiet ? LogLevel.Information : LogLevel.Warning));
             var logger = loggerFactory.CreateLogger("darcot.train");
             using var trainer = new OtTrainer(transport, potential, options, logger, JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }));
@@ -226,11 +227,7 @@ public sealed class TrainCommand : ICliCommand
         return OfficialTrainLayout.Build(root, data.Tasks, dataDir).Items;
     }
 
-    private static int Fail(string message)
-    {
-        Console.Error.WriteLine("darcot train: " + message);
-        return 1;
-    }
+    private static int Fail(string message) => CliOutput.Fail("train", message);
 
     private sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {

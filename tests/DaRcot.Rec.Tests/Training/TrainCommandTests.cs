@@ -15,7 +15,7 @@ public sealed class TrainCommandTests : IDisposable
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
     }
 
-    private string WriteConfig(long maxSteps)
+    private string WriteConfig(long maxSteps, string device = "cpu")
     {
         var clean = Path.Combine(dir, "clean");
         Directory.CreateDirectory(clean);
@@ -29,7 +29,8 @@ public sealed class TrainCommandTests : IDisposable
           "potential": { "kind": "pooled" },
           "data": { "clean": "clean", "tasks": ["denoise_25", "denoise_50"], "patch_size": 32, "batch_size": 2, "samples_per_epoch": 6, "workers": 1 },
           "trainer": { "epochs": 2, "max_steps": {{maxSteps}}, "checkpoint_every": 2, "mode": "PartiallyPaired", "pairnum": 2 },
-          "output": "run"
+          "output": "run",
+          "device": "{{device}}"
         }
         """);
         return config;
@@ -67,6 +68,8 @@ public sealed class TrainCommandTests : IDisposable
         Assert.True(File.Exists(Path.Combine(run, "transport.safetensors")));
         var weights = DaRcot.Rec.Checkpoints.SafetensorsFile.Read(Path.Combine(run, "transport.safetensors"));
         Assert.Contains("intro.weight", weights.Keys);
+        Assert.Equal(File.ReadAllText(config), File.ReadAllText(Path.Combine(run, "config.json")));   // the run's config, verbatim
+        Assert.Empty(Directory.GetFiles(run, "*.tmp"));
 
         // A second run into the same folder needs --resume; with it, training continues to max_steps.
         var again = Darcot("train", config, "--quiet");
@@ -76,6 +79,19 @@ public sealed class TrainCommandTests : IDisposable
         AssertOk(Darcot("train", config, "--resume", "--quiet"));
         Assert.Equal(6, TrainingCheckpoint.ReadPosition(ckpt).Step);
         Assert.Equal(7, File.ReadAllLines(Path.Combine(run, "loss_history.csv")).Length);
+    }
+
+    [SkippableFact]
+    public void Train_UnknownDevice_FailsWithTheLibrarysDeviceError_BeforeWritingAnything()
+    {
+        var config = WriteConfig(1, device: "gpu9");
+        var r = Darcot("train", config, "--quiet");
+        Assert.Equal(1, r.Code);
+        var line = Assert.Single(r.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("darcot train: ", line);
+        Assert.Contains("'gpu9'", line);
+        Assert.Contains("cuda:N", line);   // Restorer.ResolveDevice's wording: the CLI accepts cpu, cuda and cuda:N
+        Assert.False(Directory.Exists(Path.Combine(dir, "run")));
     }
 
     [Fact]
