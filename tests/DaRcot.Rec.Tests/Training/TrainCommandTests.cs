@@ -1,11 +1,13 @@
-using DaRcot.Cli;
 using DaRcot.Rec.Training;
 using DaRcot.Rec.Tests.Infrastructure;
 
 namespace DaRcot.Rec.Tests.Training;
 
 /// <summary>A tiny <c>darcot train</c> run in-process: checkpoint, CSV, plot and weights come out; resume continues.</summary>
-[Collection(TrainerCollection.Name)]
+/// <remarks>In the console-capture collection (it redirects the console through <see cref="CliRun"/>). That collection
+/// is non-parallel like <see cref="TrainerCollection"/>: xunit runs every DisableParallelization collection after the
+/// parallel ones, one at a time, so these trainer runs still never overlap another test's allocations.</remarks>
+[Collection(ConsoleCaptureCollection.Name)]
 public sealed class TrainCommandTests : IDisposable
 {
     private readonly string dir = Path.Combine(Path.GetTempPath(), "darcot-train-cli-" + Guid.NewGuid().ToString("N"));
@@ -36,20 +38,10 @@ public sealed class TrainCommandTests : IDisposable
         return config;
     }
 
-    // Runs darcot in-process and returns (exit code, standard error).
     private static (int Code, string Error) Darcot(params string[] args)
     {
-        var previous = Console.Error;
-        using var error = new StringWriter();
-        Console.SetError(error);
-        try
-        {
-            return (CliCommands.Run(args), error.ToString());
-        }
-        finally
-        {
-            Console.SetError(previous);
-        }
+        var r = CliRun.Capture(args);
+        return (r.Code, r.Err);
     }
 
     private static void AssertOk((int Code, string Error) r) => Assert.True(r.Code == 0, $"exit {r.Code}: {r.Error}");
@@ -100,11 +92,20 @@ public sealed class TrainCommandTests : IDisposable
         Directory.CreateDirectory(dir);
         var config = Path.Combine(dir, "bad.json");
         File.WriteAllText(config, """{ "model": { "arch": "nafnet" }, "output": "x" }""");
-        Assert.Equal(1, CliCommands.Run("train", config));
+        AssertFails(Darcot("train", config), "'data' is required");
         File.WriteAllText(config, """{ "model": { "arch": "nafnet" }, "data": { "clean": "nowhere" }, "output": "x" }""");
-        Assert.Equal(1, CliCommands.Run("train", config));
+        AssertFails(Darcot("train", config), "does not exist");
         File.WriteAllText(config, """{ "modle": {} }""");
-        Assert.Equal(1, CliCommands.Run("train", config));
-        Assert.Equal(1, CliCommands.Run("train", Path.Combine(dir, "missing.json")));
+        AssertFails(Darcot("train", config), "modle");
+        AssertFails(Darcot("train", Path.Combine(dir, "missing.json")), "missing.json");
+    }
+
+    // Exit code 1 and one "darcot train: ..." line on stderr that mentions the problem (no stack trace).
+    private static void AssertFails((int Code, string Error) r, string mention)
+    {
+        Assert.Equal(1, r.Code);
+        var line = Assert.Single(r.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("darcot train: ", line);
+        Assert.Contains(mention, line);
     }
 }
