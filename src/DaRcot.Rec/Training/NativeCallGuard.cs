@@ -12,8 +12,9 @@ namespace DaRcot.Rec.Training;
 /// JIT, the test host) runs during that call, the Scalar's finalizer can free it while libtorch is still using it;
 /// this surfaces, randomly and only in long runs, as "Expected false to be true ... toFloat (Scalar.h)" or worse.
 /// Suppressing collections for the duration of a step closes that window; the Scalars are collected between steps,
-/// when nothing uses them any more. When the budget is exceeded the runtime ends the region by itself (a normal GC)
-/// and the step simply runs unguarded from there on.
+/// when nothing uses them any more. When the budget is exceeded (or something induces a collection) the runtime ends
+/// the region by itself and the step runs unguarded from there on; <see cref="Run{T}"/> then calls its
+/// <c>lapsed</c> callback so the trainer can say so in its log instead of silently losing the protection.
 /// </remarks>
 internal static class NativeCallGuard
 {
@@ -28,7 +29,12 @@ internal static class NativeCallGuard
     private static int inside;
     private static bool owned;
 
-    public static T Run<T>(bool enabled, Func<T> step)
+    /// <summary>Runs <paramref name="step"/>, inside a no-GC region when <paramref name="enabled"/>.</summary>
+    /// <param name="enabled">False: just run the step.</param>
+    /// <param name="step">The work to protect.</param>
+    /// <param name="lapsed">Called (on the calling thread, after the step) when the region this call was part of had
+    /// already been ended by the runtime before the step finished, i.e. part of the step ran unprotected.</param>
+    public static T Run<T>(bool enabled, Func<T> step, Action? lapsed = null)
     {
         if (!enabled) return step();
         Enter();
@@ -38,7 +44,7 @@ internal static class NativeCallGuard
         }
         finally
         {
-            Exit();
+            if (Exit()) lapsed?.Invoke();
         }
     }
 
@@ -67,21 +73,25 @@ internal static class NativeCallGuard
         }
     }
 
-    private static void Exit()
+    // Returns true when the region had ended early (budget exceeded, induced collection). Only the thread that
+    // closes the region can tell; concurrent trainers sharing it leave that report to the last one out.
+    private static bool Exit()
     {
         lock (Gate)
         {
             inside--;
-            if (inside > 0 || !owned) return;
+            if (inside > 0 || !owned) return false;
             owned = false;
-            if (GCSettings.LatencyMode != GCLatencyMode.NoGCRegion) return;
+            if (GCSettings.LatencyMode != GCLatencyMode.NoGCRegion) return true;
             try
             {
                 GC.EndNoGCRegion();
+                return false;
             }
             catch (InvalidOperationException)
             {
                 // The budget was exceeded and a collection already ended the region.
+                return true;
             }
         }
     }

@@ -108,7 +108,8 @@ public sealed record OtTrainerOptions
     [JsonPropertyName("plot")] public bool WritePlot { get; init; } = true;
 
     /// <summary>Run each step inside a .NET no-GC region, which works around TorchSharp 0.107 freeing temporary
-    /// native scalars during native calls when a collection happens mid-call (random crashes in long runs).</summary>
+    /// native scalars during native calls when a collection happens mid-call (random crashes in long runs). If the
+    /// runtime ends the region early (allocation budget exceeded), the trainer logs one warning per run.</summary>
     [JsonPropertyName("guard_native_calls")] public bool GuardNativeCalls { get; init; } = true;
 
     /// <summary>Checks every field; throws <see cref="ModelConfigException"/> naming the first bad one.</summary>
