@@ -35,8 +35,15 @@ public static class Augmentation
         int k = mode switch { 2 or 3 => 1, 4 or 5 => 2, 6 or 7 => 3, _ => 0 };
         bool flip = mode is 1 or 3 or 5 or 7;
         // numpy.rot90(img) on H×W×C rotates the (H, W) plane counter-clockwise: torch.rot90 with dims (H, W) matches it.
-        var x = k == 0 ? image.clone() : image.rot90(k, (hDim, wDim));
-        if (flip) x = x.flip(hDim);
+        // rot90 and flip each return a new tensor, so only the identity needs an explicit copy (the result is always
+        // a fresh tensor the caller may dispose); mode 1 flips the input directly instead of cloning it first.
+        Tensor x;
+        if (k == 0) x = flip ? image.flip(hDim) : image.clone();
+        else
+        {
+            x = image.rot90(k, (hDim, wDim));
+            if (flip) x = x.flip(hDim);
+        }
         return x.MoveToOuterDisposeScope();
     }
 

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DaRcot.Rec.Data.Samplers;
 
 /// <summary>A decoded image kept in managed memory: planar float32 values in [0,1].</summary>
-/// <param name="Data">C·H·W values, channel-major.</param>
+/// <param name="Data">C·H·W values, channel-major. Shared by every reader of the cache: treat it as read-only.</param>
 /// <param name="Channels">C.</param>
 /// <param name="Height">H.</param>
 /// <param name="Width">W.</param>
@@ -14,15 +14,46 @@ public sealed record DecodedImage(float[] Data, int Channels, int Height, int Wi
     /// <summary>A new CPU tensor <c>[C,H,W]</c> with a copy of the values.</summary>
     public Tensor ToTensor() => torch.tensor(Data, new long[] { Channels, Height, Width }, dtype: ScalarType.Float32);
 
+    /// <summary>
+    /// A new CPU tensor <c>[C,<paramref name="height"/>,<paramref name="width"/>]</c> with a copy of only the window
+    /// whose top-left pixel is (<paramref name="top"/>, <paramref name="left"/>).
+    /// </summary>
+    /// <remarks>Training takes one small patch from a large cached image per sample; copying just the window (rather
+    /// than materialising the whole image as a tensor and narrowing it) keeps the per-sample cost proportional to the
+    /// patch. The result owns its memory, so the caller may dispose it freely.</remarks>
+    /// <exception cref="ArgumentOutOfRangeException">The window is empty or not inside the image.</exception>
+    public Tensor CropToTensor(int top, int left, int height, int width)
+    {
+        if (height < 1 || width < 1) throw new ArgumentOutOfRangeException(nameof(height), $"window {width}x{height} must be non-empty.");
+        if (top < 0 || left < 0 || (long)top + height > Height || (long)left + width > Width)
+            throw new ArgumentOutOfRangeException(nameof(top), $"window {width}x{height} at (top {top}, left {left}) is not inside the {Width}x{Height} image.");
+        var patch = new float[(long)Channels * height * width];
+        var source = Data.AsSpan();
+        int o = 0;
+        for (int c = 0; c < Channels; c++)
+        {
+            long plane = (long)c * Height * Width;
+            for (int y = 0; y < height; y++, o += width)
+                source.Slice((int)(plane + (long)(top + y) * Width + left), width).CopyTo(patch.AsSpan(o, width));
+        }
+        return torch.tensor(patch, new long[] { Channels, height, width }, dtype: ScalarType.Float32);
+    }
+
     /// <summary>Copies a <c>[1,C,H,W]</c> or <c>[C,H,W]</c> tensor into managed memory.</summary>
     public static DecodedImage FromTensor(Tensor image)
     {
         ArgumentNullException.ThrowIfNull(image);
         using var scope = torch.NewDisposeScope();
         var x = image.dim() == 4 ? image.squeeze(0) : image;
-        var data = x.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        if (x.dtype != ScalarType.Float32) x = x.to(ScalarType.Float32);
+        if (x.device_type != DeviceType.CPU) x = x.cpu();
+        // One copy, straight from the tensor's memory into the array that is cached (no intermediate tensor).
+        var data = x.contiguous().data<float>().ToArray();
         return new DecodedImage(data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2]);
     }
+
+    /// <summary>Bytes of pixel data held (what the cache's byte bound counts).</summary>
+    internal long ByteSize => (long)Data.Length * sizeof(float);
 }
 
 /// <summary>
@@ -105,7 +136,7 @@ public sealed class ImageCache
             _inflight.TryRemove(new KeyValuePair<string, Lazy<DecodedImage>>(path, pending));
             throw;
         }
-        long size = (long)image.Data.Length * sizeof(float);
+        long size = image.ByteSize;
         if (Capacity > 0 && size <= MaxBytes)
         {
             lock (_gate)
@@ -119,7 +150,7 @@ public sealed class ImageCache
                         var last = _order.Last!;
                         _order.RemoveLast();
                         _map.Remove(last.Value.Key);
-                        _bytes -= (long)last.Value.Image.Data.Length * sizeof(float);
+                        _bytes -= last.Value.Image.ByteSize;
                     }
                 }
             }

@@ -241,48 +241,63 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
 
     private (Tensor? Input, Tensor Clean) CropAndAugment(TrainingItem item, Random random)
     {
-        var clean = CentreCrop(Cache.Get(item.TargetPath).ToTensor());
-        Tensor? input = null;
+        // Crops are computed on the cached image's dimensions and only the patch is copied out (never the whole
+        // decoded image); the values are exactly those of centre-cropping, then narrowing a full tensor.
+        var clean = Cache.Get(item.TargetPath);
+        var cleanWindow = CentreCrop(clean);
+        DecodedImage? input = null;
         if (item.InputPath is not null)
         {
-            input = CentreCrop(Cache.Get(item.InputPath).ToTensor());
-            if (!input.shape.SequenceEqual(clean.shape))
-                throw new DaRcotException($"Degraded image '{item.InputPath}' is {Shape(input)} but its clean image '{item.TargetPath}' is {Shape(clean)}.");
+            input = Cache.Get(item.InputPath);
+            var inputWindow = CentreCrop(input);
+            if (input.Channels != clean.Channels || inputWindow.Height != cleanWindow.Height || inputWindow.Width != cleanWindow.Width)
+                throw new DaRcotException($"Degraded image '{item.InputPath}' is {Shape(input.Channels, inputWindow)} but its clean image '{item.TargetPath}' is {Shape(clean.Channels, cleanWindow)}.");
         }
-        var (top, left) = DrawCrop(clean, item.InputPath ?? item.TargetPath, random);
+        var (top, left) = DrawCrop(cleanWindow, item.InputPath ?? item.TargetPath, random);
         int mode = Augmentation.DrawMode(random, _options.Augmentation);
-        int p = _options.PatchSize;
-        clean = Augmentation.Apply(clean.narrow(1, top, p).narrow(2, left, p), mode);
-        if (input is not null) input = Augmentation.Apply(input.narrow(1, top, p).narrow(2, left, p), mode);
-        return (input, clean);
+        var cleanPatch = Patch(clean, cleanWindow, top, left, mode);
+        var inputPatch = input is null ? null : Patch(input, CentreCrop(input), top, left, mode);
+        return (inputPatch, cleanPatch);
     }
 
     private Tensor CropOne(string path, Random random)
     {
-        var image = CentreCrop(Cache.Get(path).ToTensor());
-        var (top, left) = DrawCrop(image, path, random);
+        var image = Cache.Get(path);
+        var window = CentreCrop(image);
+        var (top, left) = DrawCrop(window, path, random);
         int mode = Augmentation.DrawMode(random, _options.Augmentation);
-        int p = _options.PatchSize;
-        return Augmentation.Apply(image.narrow(1, top, p).narrow(2, left, p), mode);
+        return Patch(image, window, top, left, mode);
     }
 
-    private (int Top, int Left) DrawCrop(Tensor image, string path, Random random)
+    /// <summary>Copies the P×P patch at (top, left) of the centre-cropped window and applies the augmentation mode.</summary>
+    private Tensor Patch(DecodedImage image, Window window, int top, int left, int mode)
     {
-        int h = (int)image.shape[1], w = (int)image.shape[2], p = _options.PatchSize;
+        int p = _options.PatchSize;
+        var patch = image.CropToTensor(window.Top + top, window.Left + left, p, p);
+        // Mode 0 needs no further copy: the patch is already a fresh tensor the caller owns.
+        if (mode == 0) return patch;
+        using (patch) return Augmentation.Apply(patch, mode);
+    }
+
+    private (int Top, int Left) DrawCrop(Window window, string path, Random random)
+    {
+        int h = window.Height, w = window.Width, p = _options.PatchSize;
         if (h < p || w < p)
             throw new DaRcotException($"Image '{path}' is {w}x{h} after cropping to multiples of {_options.CropBase}, smaller than the {p}x{p} patch.");
         return (random.Next(h - p + 1), random.Next(w - p + 1));
     }
 
     /// <summary>Official <c>crop_img(base)</c>: drop (size mod base) pixels, half of them (rounded down) from the top/left.</summary>
-    private Tensor CentreCrop(Tensor chw)
+    private Window CentreCrop(DecodedImage image)
     {
         int b = _options.CropBase;
-        if (b == 1) return chw;
-        long h = chw.shape[1], w = chw.shape[2];
-        long ch = h % b, cw = w % b;
-        return chw.narrow(1, ch / 2, h - ch).narrow(2, cw / 2, w - cw);
+        int h = image.Height, w = image.Width;
+        int ch = h % b, cw = w % b;
+        return new Window(ch / 2, cw / 2, h - ch, w - cw);
     }
 
-    private static string Shape(Tensor t) => $"[{string.Join(",", t.shape)}]";
+    /// <summary>The centre-cropped region of a cached image, in its pixel coordinates.</summary>
+    private readonly record struct Window(int Top, int Left, int Height, int Width);
+
+    private static string Shape(int channels, Window window) => $"[{channels},{window.Height},{window.Width}]";
 }
