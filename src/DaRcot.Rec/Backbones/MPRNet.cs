@@ -149,12 +149,7 @@ public sealed class MPRNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
     }
 
     /// <inheritdoc />
-    public Tensor ForwardConditioned(Tensor x, IConditionInjector? injector)
-    {
-        using var scope = NewDisposeScope();
-        using var features = Encode(x);
-        return Decode(features, injector).MoveToOuterDisposeScope();
-    }
+    public Tensor ForwardConditioned(Tensor x, IConditionInjector? injector) => this.EncodeThenDecode(x, injector);
 
     private const string Stage1Image = "stage1_img";
     private const string Shallow3 = "shallow_feat3";

@@ -121,12 +121,7 @@ public sealed class NAFNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
     public override Tensor forward(Tensor x) => ForwardConditioned(x, null);
 
     /// <inheritdoc />
-    public Tensor ForwardConditioned(Tensor x, IConditionInjector? injector)
-    {
-        using var scope = NewDisposeScope();
-        using var features = Encode(x);
-        return Decode(features, injector).MoveToOuterDisposeScope();
-    }
+    public Tensor ForwardConditioned(Tensor x, IConditionInjector? injector) => this.EncodeThenDecode(x, injector);
 
     /// <summary>Zero-pads, then runs <c>intro</c>, the encoders and the middle blocks. Features keep the padded
     /// input (global residual) and the original size.</summary>

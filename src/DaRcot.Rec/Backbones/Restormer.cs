@@ -115,12 +115,7 @@ public sealed class Restormer : nn.Module<Tensor, Tensor>, ISplitConditionedBack
     public override Tensor forward(Tensor x) => ForwardConditioned(x, null);
 
     /// <inheritdoc />
-    public Tensor ForwardConditioned(Tensor x, IConditionInjector? injector)
-    {
-        using var scope = NewDisposeScope();
-        using var features = Encode(x);
-        return Decode(features, injector).MoveToOuterDisposeScope();
-    }
+    public Tensor ForwardConditioned(Tensor x, IConditionInjector? injector) => this.EncodeThenDecode(x, injector);
 
     /// <summary>Runs <c>patch_embed</c>, the three encoder levels and the latent (which no condition precedes).</summary>
     public BackboneFeatures Encode(Tensor x)

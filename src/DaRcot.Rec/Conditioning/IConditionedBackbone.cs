@@ -37,6 +37,20 @@ public interface ISplitConditionedBackbone : IConditionedBackbone
     Tensor Decode(BackboneFeatures features, IConditionInjector? injector);
 }
 
+/// <summary>Helpers for <see cref="ISplitConditionedBackbone"/> implementations.</summary>
+public static class SplitConditionedBackboneExtensions
+{
+    /// <summary>The whole conditioned pass as encode + decode, freeing the encoder features on the way; a split
+    /// backbone's <see cref="IConditionedBackbone.ForwardConditioned"/> can simply forward here.</summary>
+    public static Tensor EncodeThenDecode(this ISplitConditionedBackbone backbone, Tensor x, IConditionInjector? injector)
+    {
+        ArgumentNullException.ThrowIfNull(backbone);
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var features = backbone.Encode(x);
+        return backbone.Decode(features, injector).MoveToOuterDisposeScope();
+    }
+}
+
 /// <summary>Encoder outputs kept between <see cref="ISplitConditionedBackbone.Encode"/> and the two decodes.</summary>
 public sealed class BackboneFeatures : IDisposable
 {
