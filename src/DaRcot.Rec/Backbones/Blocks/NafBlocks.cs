@@ -27,12 +27,10 @@ public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
+        // A standard LayerNorm over channels at each pixel: libtorch's fused kernel on a channels-last view, handed
+        // back as a (channels-last strided) NCHW view — several times faster than computing the moments by hand.
         using var scope = NewDisposeScope();
-        var c = x.shape[1];
-        var mu = x.mean([1L], keepdim: true);
-        var centred = x - mu;
-        var variance = centred.pow(2).mean([1L], keepdim: true);
-        var y = centred / (variance + _eps).sqrt() * weight.view(1, c, 1, 1) + bias.view(1, c, 1, 1);
+        var y = nn.functional.layer_norm(x.permute(0, 2, 3, 1), new[] { x.shape[1] }, weight, bias, _eps).permute(0, 3, 1, 2);
         return y.MoveToOuterDisposeScope();
     }
 }
