@@ -37,6 +37,23 @@ public sealed class RecOutput : IDisposable
     }
 }
 
+/// <summary>Helpers shared by the <see cref="IRecModel"/> implementations.</summary>
+public static class RecModelExtensions
+{
+    /// <summary>The final image and the dense residual embedding under the
+    /// <see cref="DaRcot.Rec.Inference.INamedOutputs"/> keys, for models that implement both interfaces.</summary>
+    public static IReadOnlyDictionary<string, Tensor> NamedRecOutputs(this IRecModel model, Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var rec = model.ForwardRec(x);
+        return new Dictionary<string, Tensor>
+        {
+            [DaRcot.Rec.Inference.INamedOutputs.Final] = rec.Output,
+            [DaRcot.Rec.Inference.INamedOutputs.ResidualEmbedding] = rec.DenseEmbedding!,
+        };
+    }
+}
+
 /// <summary>A network that exposes the REC outputs (DA-RCOT and every backbone wrapped by the REC map).</summary>
 public interface IRecModel
 {

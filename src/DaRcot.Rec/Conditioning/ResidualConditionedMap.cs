@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
+using Padding = DaRcot.Rec.Imaging.Padding;
 
 namespace DaRcot.Rec.Conditioning;
 
@@ -23,7 +24,7 @@ namespace DaRcot.Rec.Conditioning;
 public sealed class ResidualConditionedMap : nn.Module<Tensor, Tensor>, IRecModel, INamedOutputs
 {
     /// <summary>Key of the dense residual embedding in <see cref="ForwardNamed"/>.</summary>
-    public const string ResidualEmbeddingKey = "residual_embedding";
+    public const string ResidualEmbeddingKey = INamedOutputs.ResidualEmbedding;
 
     private readonly nn.Module<Tensor, Tensor> backbone;
     private readonly ResidualEmbeddingGenerator regm;
@@ -138,11 +139,7 @@ public sealed class ResidualConditionedMap : nn.Module<Tensor, Tensor>, IRecMode
     }
 
     /// <summary>Returns <c>output</c> (the final image) and <c>residual_embedding</c> (the dense embedding).</summary>
-    public IReadOnlyDictionary<string, Tensor> ForwardNamed(Tensor x)
-    {
-        var rec = ForwardRec(x);
-        return new Dictionary<string, Tensor> { [INamedOutputs.Final] = rec.Output, [ResidualEmbeddingKey] = rec.DenseEmbedding! };
-    }
+    public IReadOnlyDictionary<string, Tensor> ForwardNamed(Tensor x) => this.NamedRecOutputs(x);
 
     // Both passes in the caller's dispose scope; images are cropped back to the input size.
     private (Tensor y, Tensor? y0, Tensor? r, IReadOnlyDictionary<string, Tensor> emb) Run(Tensor x, bool keep)
@@ -155,7 +152,7 @@ public sealed class ResidualConditionedMap : nn.Module<Tensor, Tensor>, IRecMode
         if (!x.is_floating_point())
             throw new TensorArgumentException("x", $"expected a floating-point image tensor, got {x.dtype}.");
         long h = x.shape[2], w = x.shape[3];
-        var xp = RecPadding.PadTo(x, SizeMultiple, Options.PadMode);
+        var xp = Padding.PadToMultiple(x, SizeMultiple, Options.PadMode);
 
         var split = Options.ShareEncoder ? Hooks as ISplitConditionedBackbone : null;
         BackboneFeatures? features = split?.Encode(xp);
@@ -164,7 +161,7 @@ public sealed class ResidualConditionedMap : nn.Module<Tensor, Tensor>, IRecMode
         var emb = regm.call(r);
         var injector = cond.Bind(emb);
         var y = split is not null ? split.Decode(features!, injector) : Hooks.ForwardConditioned(xp, injector);
-        return (RecPadding.Crop(y, h, w), keep ? RecPadding.Crop(y0, h, w) : null, keep ? RecPadding.Crop(r, h, w) : null, emb);
+        return (Padding.CropIfPadded(y, h, w), keep ? Padding.CropIfPadded(y0, h, w) : null, keep ? Padding.CropIfPadded(r, h, w) : null, emb);
     }
 
     private static int Lcm(int a, int b)

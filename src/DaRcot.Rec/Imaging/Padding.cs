@@ -76,4 +76,13 @@ public static class Padding
         using var view = x[TensorIndex.Ellipsis, TensorIndex.Slice(0, height), TensorIndex.Slice(0, width)];
         return view.contiguous();
     }
+
+    /// <summary>Like <see cref="Crop"/>, but returns <paramref name="x"/> itself (no copy) when it already is
+    /// <paramref name="height"/>×<paramref name="width"/> — the common aligned case inside a forward pass. Use it only
+    /// where the caller does not dispose input and result separately (e.g. inside one dispose scope).</summary>
+    public static Tensor CropIfPadded(Tensor x, long height, long width)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        return x.shape[^2] == height && x.shape[^1] == width ? x : Crop(x, height, width);
+    }
 }

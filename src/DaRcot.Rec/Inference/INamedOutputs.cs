@@ -11,6 +11,9 @@ public interface INamedOutputs
     /// <summary>Key of the final restored image.</summary>
     public const string Final = "output";
 
+    /// <summary>Key of the dense residual embedding, for models that have one (DA-RCOT and the REC maps).</summary>
+    public const string ResidualEmbedding = "residual_embedding";
+
     /// <summary>Runs the model and returns every named output; the caller disposes them.</summary>
     IReadOnlyDictionary<string, Tensor> ForwardNamed(Tensor x);
 }

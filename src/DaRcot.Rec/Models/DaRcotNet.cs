@@ -6,6 +6,7 @@ using DaRcot.Rec.Inference;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Padding = DaRcot.Rec.Imaging.Padding;
 
 namespace DaRcot.Rec.Models;
 
@@ -28,7 +29,7 @@ namespace DaRcot.Rec.Models;
 public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutputs
 {
     /// <summary>Key of the dense residual embedding R3 in <see cref="ForwardNamed"/>.</summary>
-    public const string ResidualEmbeddingKey = "residual_embedding";
+    public const string ResidualEmbeddingKey = INamedOutputs.ResidualEmbedding;
 
     /// <summary>Names of the three embeddings in <see cref="RecOutput.Embeddings"/>.</summary>
     public const string R3 = "R3", R2 = "R2", R1 = "R1";
@@ -200,11 +201,7 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
     }
 
     /// <summary>Returns <c>output</c> (y₂) and <c>residual_embedding</c> (R3), the two values of the official forward.</summary>
-    public IReadOnlyDictionary<string, Tensor> ForwardNamed(Tensor x)
-    {
-        var rec = ForwardRec(x);
-        return new Dictionary<string, Tensor> { [INamedOutputs.Final] = rec.Output, [ResidualEmbeddingKey] = rec.DenseEmbedding! };
-    }
+    public IReadOnlyDictionary<string, Tensor> ForwardNamed(Tensor x) => this.NamedRecOutputs(x);
 
     private void CheckInput(Tensor x)
     {
@@ -221,7 +218,7 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
     {
         CheckInput(input);
         long h = input.shape[2], w = input.shape[3];
-        var x = RecPadding.PadTo(input, SizeMultiple, PadMode.Replicate);
+        var x = Padding.PadToMultiple(input, SizeMultiple, PadMode.Replicate);
 
         // Shared encoder, computed once.
         var e1 = encoder_level1.call(patch_embed.call(x));
@@ -247,7 +244,7 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
         // Pass 2: the same decoder, conditioned; the global skip is +x, not +y1.
         var y2 = Decode(x, e1, e2, e3, lat, r3, r2, r1);
         var emb = new Dictionary<string, Tensor> { [R3] = r3, [R2] = r2, [R1] = r1 };
-        return (RecPadding.Crop(y2, h, w), keep ? RecPadding.Crop(y1, h, w) : null, keep ? RecPadding.Crop(r, h, w) : null, emb);
+        return (Padding.CropIfPadded(y2, h, w), keep ? Padding.CropIfPadded(y1, h, w) : null, keep ? Padding.CropIfPadded(r, h, w) : null, emb);
     }
 
     // The official decoder with the optional conditions added (out of place) before each noise_level block.
