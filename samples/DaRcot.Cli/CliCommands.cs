@@ -23,6 +23,7 @@ public static class CliCommands
     /// <summary>Runs darcot in-process with <paramref name="args"/>, returning the exit code (used by tests).</summary>
     public static int Run(params string[] args)
     {
+        if (CliRuntime.Initialize() is { } problem) return CliOutput.Fail("runtime", problem);
         var root = new RootCommand("darcot");
         foreach (var command in Discover()) root.Subcommands.Add(command);
         return root.Parse(args).Invoke();
