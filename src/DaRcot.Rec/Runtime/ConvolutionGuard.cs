@@ -24,7 +24,8 @@ public sealed record ConvolutionDecision(string Key, ConvolutionPath Path, bool 
 /// Why per key: libtorch's oneDNN picks a kernel per exact shape, layout and thread count, and on some machines
 /// (see <c>shared/notes/libtorch-defects.md</c>) some of those kernels are wrong in forward or in the input-gradient
 /// while neighbouring shapes are right, so no global switch is both correct and fast. Checks of the forward pass use
-/// the call's own data when that is conclusive (no extra work) and a random probe of the same shape otherwise;
+/// the call's own data when that is conclusive (no extra work) and a random probe of the same shape otherwise (a window of it
+/// when the input exceeds 64 MiB);
 /// gradient checks always use a random probe of the same shape, run once.
 /// </remarks>
 internal sealed class ConvolutionGuard
@@ -167,7 +168,8 @@ internal sealed class ConvolutionGuard
         var seed = StableSeed(key.ToString());
         using var generator = new Generator((ulong)seed);
         var rng = new Random(seed);
-        var x = randn([key.Batch, key.InChannels, key.Height, key.Width], dtype: key.Dtype, generator: generator);
+        var (height, width) = ProbeSize(key);
+        var x = randn([key.Batch, key.InChannels, height, width], dtype: key.Dtype, generator: generator);
         if (key.ChannelsLast) x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         var fanIn = weightShape[1] * weightShape[2] * weightShape[3];
         var w = randn(weightShape, dtype: key.Dtype, generator: generator).div_(Math.Sqrt(fanIn));
@@ -186,6 +188,19 @@ internal sealed class ConvolutionGuard
             SampledConvolutionReference.InputGradient(gy, w, g, grads[0], rng, Samples),
             SampledConvolutionReference.WeightGradient(x, gy, g, grads[1], rng, Samples),
             b is null ? null : SampledConvolutionReference.BiasGradient(gy, grads[2]));
+    }
+
+    // Probes use the key's own shape, so that libtorch picks the same kernel as for the real call, up to a cap on the
+    // probe input (64 MiB of float32): a huge image is probed on a centre-sized window of the same batch and channels.
+    private const long MaxProbeElements = 16L << 20;
+
+    private static (long Height, long Width) ProbeSize(ConvolutionKey key)
+    {
+        var elements = key.Batch * key.InChannels * key.Height * key.Width;
+        if (elements <= MaxProbeElements) return (key.Height, key.Width);
+        var scale = Math.Sqrt((double)MaxProbeElements / elements);
+        long minH = key.Geometry.DilationH * (key.KernelH - 1) + 1, minW = key.Geometry.DilationW * (key.KernelW - 1) + 1;
+        return (Math.Max(minH, (long)(key.Height * scale)), Math.Max(minW, (long)(key.Width * scale)));
     }
 
     /// <summary>Relative tolerance for <paramref name="dtype"/>.</summary>

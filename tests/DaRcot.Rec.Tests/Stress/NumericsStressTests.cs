@@ -120,3 +120,29 @@ public class OtTrainingStressTests(ITestOutputHelper log)
         }
     }
 }
+
+/// <summary>A released configuration at a realistic size and libtorch's multi-threaded default: NAFNet-GoPro-width32
+/// killed the process with SIGFPE at 128² on 2 threads on this project's machine (the official TorchScript graph too).</summary>
+[Collection(ThreadCountCollection.Name)]
+public class ReleasedConfigurationTests(ITestOutputHelper log)
+{
+    [Fact]
+    public void NAFNet_GoPro_width32_restores_a_256_pixel_image_with_two_threads()
+    {
+        using var _t = TorchThreads.Use(2);
+        var (model, _) = ModelFactory.Create("nafnet", """{"width": 32, "enc_blk_nums": [1, 1, 1, 28], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]}""");
+        using var _m = model;
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var generator = new Generator(4);
+        var x = rand([1, 3, 256, 256], generator: generator);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var y = model.forward(x);
+        log.WriteLine($"NAFNet-GoPro-width32 256×256 @ 2 threads: {sw.ElapsedMilliseconds} ms");
+        Assert.Equal(x.shape, y.shape);
+        Assert.True(y.isfinite().all().item<bool>());
+        // Fresh NAFBlocks are the identity (β = γ = 0), so the output is the input plus the ending conv of the features.
+        Assert.True(y.sub(x).abs().max().item<float>() > 0);
+    }
+}
