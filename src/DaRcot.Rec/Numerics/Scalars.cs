@@ -25,6 +25,9 @@ namespace DaRcot.Rec.Numerics;
 /// </remarks>
 internal static class Scalars
 {
+    /// <summary>Integer 0.</summary>
+    public static readonly Scalar Zero = Constant(0);
+
     /// <summary>Integer 1: the alpha TorchSharp passes itself for <c>a + b</c> and <c>a + number</c>.</summary>
     public static readonly Scalar One = Constant(1);
 
@@ -72,12 +75,19 @@ internal static class ScalarMath
         return a.add(s, Scalars.One);
     }
 
+    /// <summary><c>a - value</c> for a Scalar the caller keeps alive.</summary>
+    public static Tensor Minus(this Tensor a, Scalar value) => a.sub(value);
+
     /// <summary><c>a - value</c> (double).</summary>
     public static Tensor Minus(this Tensor a, double value)
     {
         using var s = value.ToScalar();
         return a.sub(s);
     }
+
+    /// <summary><c>value - a</c> for a Scalar the caller keeps alive, computed as TorchSharp's operator does:
+    /// <c>(-a) + value</c>.</summary>
+    public static Tensor SubtractedFrom(this Tensor a, Scalar value) => a.negative().add(value, Scalars.One);
 
     /// <summary><c>value - a</c> (double), computed as TorchSharp's operator does: <c>(-a) + value</c>.</summary>
     public static Tensor SubtractedFrom(this Tensor a, double value)
