@@ -62,6 +62,13 @@ internal static class ScalarMath
     /// <summary><c>a.add_(b)</c>, in place, with a cached alpha.</summary>
     public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, Scalars.One);
 
+    /// <summary><c>a.add_(b, alpha)</c>: <c>a += alpha·b</c> in place (double alpha).</summary>
+    public static Tensor AddScaledInPlace(this Tensor a, Tensor b, double alpha)
+    {
+        using var s = alpha.ToScalar();
+        return a.add_(b, s);
+    }
+
     /// <summary><c>a + value</c> for a Scalar the caller keeps alive.</summary>
     public static Tensor Plus(this Tensor a, Scalar value) => a.add(value, Scalars.One);
 
