@@ -61,14 +61,14 @@ public sealed class OtTrainer : IDisposable
         var lrT = options.TransportLearningRate(1);
         if (options.Optimizer == OptimizerKind.Adam)
         {
-            transportOptimizer = optim.Adam(transport.parameters(), lr: lrT);
-            potentialOptimizer = optim.Adam(potential.parameters(), lr: lrPhi);
+            transportOptimizer = new ScalarSafeAdam(transport.parameters(), lr: lrT);
+            potentialOptimizer = new ScalarSafeAdam(potential.parameters(), lr: lrPhi);
         }
         else
         {
             // PyTorch RMSprop defaults: alpha 0.99, eps 1e-8, no momentum, not centered.
-            transportOptimizer = optim.RMSProp(transport.parameters(), lr: lrT, alpha: 0.99, eps: 1e-8);
-            potentialOptimizer = optim.RMSProp(potential.parameters(), lr: lrPhi, alpha: 0.99, eps: 1e-8);
+            transportOptimizer = new ScalarSafeRmsProp(transport.parameters(), lr: lrT, alpha: 0.99, eps: 1e-8);
+            potentialOptimizer = new ScalarSafeRmsProp(potential.parameters(), lr: lrPhi, alpha: 0.99, eps: 1e-8);
         }
 
         var l2Ids = options.L2TaskIds;
@@ -422,7 +422,8 @@ public sealed class OtTrainer : IDisposable
         {
             var n = t.shape[0];
             if (n == count) return t.clone();
-            var idx = arange(count, dtype: ScalarType.Int64, device: t.device) % n;
+            using Scalar stop = count.ToScalar(), modulus = n.ToScalar();
+            var idx = arange(Scalars.Zero, stop, Scalars.One, dtype: ScalarType.Int64, device: t.device).remainder(modulus);
             return t.index_select(0, idx);
         }
 
