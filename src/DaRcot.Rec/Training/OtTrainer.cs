@@ -56,6 +56,10 @@ public sealed class OtTrainer : IDisposable
         options.Validate();
         this.logger = logger ?? NullLogger.Instance;
         RunConfig = runConfig;
+#pragma warning disable CS0618 // Read only to tell the user that it no longer does anything.
+        if (options.GuardNativeCalls is not null)
+            this.logger.LogInformation("Option guard_native_calls is ignored: training steps no longer need the GC paused (the library keeps every native scalar alive).");
+#pragma warning restore CS0618
 
         var lrPhi = options.PotentialLearningRate(1);
         var lrT = options.TransportLearningRate(1);
@@ -164,7 +168,6 @@ public sealed class OtTrainer : IDisposable
         var total = (long)options.Epochs * perEpoch;
         if (options.MaxSteps is long max) total = Math.Min(total, max);
         var lastSaved = -1L;
-        var guardLapseLogged = false;
 
         if (position.NextBatch >= perEpoch) position = position with { Epoch = position.Epoch + 1, NextBatch = 0 };
         while (position.Epoch <= options.Epochs && !StepLimitReached())
@@ -206,16 +209,7 @@ public sealed class OtTrainer : IDisposable
                     };
                     using var other = targets?.Next(batch);
                     var sw = Stopwatch.StartNew();
-                    var losses = NativeCallGuard.Run(options.GuardNativeCalls, () => RunStep(batch, other, paired, epoch, iteration, position.Step + 1), () =>
-                    {
-                        // Once per run: the condition tends to repeat every step, one line is enough to explain crashes.
-                        if (guardLapseLogged) return;
-                        guardLapseLogged = true;
-                        logger.LogWarning(
-                            "Step {Step}: the runtime ended the no-GC region before the step finished (allocation budget exceeded or a collection was induced), " +
-                            "so part of it ran without the native-call guard (see OtTrainerOptions.GuardNativeCalls). Reported once per run.",
-                            position.Step + 1);
-                    });
+                    var losses = RunStep(batch, other, paired, epoch, iteration, position.Step + 1);
                     sw.Stop();
                     position = position with { Step = position.Step + 1, NextBatch = iteration + 1 };
                     History.Add(losses);
