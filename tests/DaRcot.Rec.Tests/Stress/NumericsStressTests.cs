@@ -64,6 +64,8 @@ public class ForwardBackwardStressTests(ITestOutputHelper log)
 /// <summary>
 /// 300 steps of the full OT game (transport step, W-loss step and gradient-penalty step with second derivatives) on tiny
 /// DA-RCOT, NAFNet and MPRNet at the official learning rates: before the fix these stopped with a NaN potential loss.
+/// One libtorch thread: the gradient defects were measured at one thread as well, and a spinning two-thread team makes
+/// these 300 steps 10-100× slower whenever another process shares the two cores.
 /// </summary>
 [Collection(TrainerCollection.Name)]
 public class OtTrainingStressTests(ITestOutputHelper log)
@@ -74,7 +76,7 @@ public class OtTrainingStressTests(ITestOutputHelper log)
     [InlineData("mprnet", """{"n_feat": 8, "scale_unetfeats": 4, "scale_orsnetfeats": 4, "num_cab": 1}""")]
     public void Three_hundred_OT_steps_have_only_finite_losses(string arch, string config)
     {
-        using var _t = TorchThreads.Use(2);
+        using var _t = TorchThreads.Use(1);
         var (transport, _) = ModelFactory.Create(arch, config);
         using var _m = transport;
         using var critic = new SmallCritic();
