@@ -44,10 +44,16 @@ public sealed class ScalarLifetimeTests
         var collections = 0;
         var collector = new Thread(() =>
         {
+            // Gen-0 collections are the ones that matter: a Scalar temporary is always in generation 0 when a
+            // native call still holds its handle. Full blocking collections back to back starved the training
+            // thread on a busy 2-core machine (a CI run hung here for over an hour), so each collection is gen-0,
+            // its finalizers (which free the native Scalars) run at once, and the training thread gets a slice.
             while (Volatile.Read(ref stop) == 0)
             {
-                GC.Collect();
+                GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+                GC.WaitForPendingFinalizers();
                 collections++;
+                Thread.Sleep(1);
             }
         }) { IsBackground = true };
         collector.Start();
