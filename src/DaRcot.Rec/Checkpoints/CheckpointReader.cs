@@ -150,6 +150,8 @@ public static class CheckpointReader
     public static CheckpointFormat DetectFormat(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // A FIFO would block the open and a device never ends: check the final target's type first.
+        Files.RegularFile.Require(path, reason => new CheckpointFormatException(path, "the path " + reason.TrimEnd('.')));
         FileStream stream;
         try
         {
