@@ -108,7 +108,8 @@ public static class TiledRestorer
         }
 
         var result = new Dictionary<string, Tensor>();
-        foreach (var (key, acc) in sums) result[key] = (acc.Sum / acc.Count).MoveToOuterDisposeScope();
+        // In place: a second image-sized tensor for the quotient would double the stitching memory.
+        foreach (var (key, acc) in sums) result[key] = acc.Sum.div_(acc.Count).MoveToOuterDisposeScope();
         return result;
     }
 
