@@ -108,14 +108,8 @@ public static class ModelFactory
         catch (JsonException e)
         {
             var field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "config" : e.Path.TrimStart('$', '.');
-            throw new ModelConfigException(field, FirstLine(e.Message));
+            throw new ModelConfigException(field, JsonErrorText.Describe(e));
         }
-    }
-
-    private static string FirstLine(string message)
-    {
-        var i = message.IndexOf('\n');
-        return i < 0 ? message : message[..i].TrimEnd();
     }
 
     /// <summary>One registry entry: parse the config, build the model, describe it.</summary>

@@ -158,7 +158,7 @@ public sealed class OtTrainer : IDisposable
         if (perEpoch < 1) throw new ArgumentException("The batch source has no batches.", nameof(source));
         var decorrelated = source.TargetsDecorrelated;
         if (decorrelated && options.Mode is PairingMode.Paired or PairingMode.PartiallyPaired)
-            throw new ModelConfigException("mode",
+            throw new TrainingConfigException("mode",
                 $"{options.Mode} compares each restored image with its own target (L1 ×{options.PairedWeight:G}, contrastive term), " +
                 "but the batch source gives targets from different images (unpaired sampling); use Unpaired or UnpairedOfficial, or turn the source's unpairing off.");
         var total = (long)options.Epochs * perEpoch;

@@ -178,7 +178,7 @@ public sealed class OtTrainerTests : IDisposable
         using var t = new TinyDenoiser();
         using var p = new TinyCritic();
         using var trainer = new OtTrainer(t, p, Options(null, 2) with { Mode = mode });
-        var e = Assert.Throws<ModelConfigException>(() => trainer.Train(source));
+        var e = Assert.Throws<TrainingConfigException>(() => trainer.Train(source));
         Assert.Equal("mode", e.Field);
         Assert.Contains(mode.ToString(), e.Message);
         Assert.Equal(0, source.Enumerations);       // refused before any batch was built
@@ -249,8 +249,8 @@ public sealed class OtTrainerTests : IDisposable
     {
         var o = new OtTrainerOptions();
         Assert.Equal(0.5, o.TransportLearningRateRatio);
-        Assert.Equal("lr_transport_ratio", Assert.Throws<ModelConfigException>(() => (o with { TransportLearningRateRatio = 0 }).Validate()).Field);
-        Assert.Equal("lr_transport_ratio", Assert.Throws<ModelConfigException>(() => (o with { TransportLearningRateRatio = double.NaN }).Validate()).Field);
+        Assert.Equal("lr_transport_ratio", Assert.Throws<TrainingConfigException>(() => (o with { TransportLearningRateRatio = 0 }).Validate()).Field);
+        Assert.Equal("lr_transport_ratio", Assert.Throws<TrainingConfigException>(() => (o with { TransportLearningRateRatio = double.NaN }).Validate()).Field);
         Assert.Equal(2.5e-5, (o with { TransportLearningRateRatio = 0.25 }).TransportLearningRate(1), 15);
     }
 
@@ -262,8 +262,8 @@ public sealed class OtTrainerTests : IDisposable
         Assert.Equal(1e-4, o.PotentialLearningRate(15), 12);
         Assert.Equal(1e-5, o.PotentialLearningRate(16), 12);
         Assert.Equal(5e-7, o.TransportLearningRate(31), 12);
-        Assert.Throws<ModelConfigException>(() => (o with { Epochs = 0 }).Validate());
-        Assert.Throws<ModelConfigException>(() => (o with { LearningRate = -1 }).Validate());
+        Assert.Throws<TrainingConfigException>(() => (o with { Epochs = 0 }).Validate());
+        Assert.Throws<TrainingConfigException>(() => (o with { LearningRate = -1 }).Validate());
     }
 
     /// <summary>Wraps a source, counts how often it is enumerated and can claim decorrelated targets.</summary>
