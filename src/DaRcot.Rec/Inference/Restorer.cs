@@ -362,7 +362,8 @@ public sealed class Restorer : IDisposable
             }
             catch (Exception e) when (!failFast && e is DaRcotException or IOException or UnauthorizedAccessException or ArgumentException)
             {
-                _logger.LogWarning("Skipped {Input}: {Reason}", input, e.Message);
+                // Returned, not logged as a warning: the caller reports the list (the CLI prints it at the end).
+                _logger.LogDebug("Skipped {Input}: {Reason}", input, e.Message);
                 failures.Add(new FileFailure(input, e.Message));
             }
             progress?.Report(new FileProgress(i + 1, files.Count, input));
