@@ -139,6 +139,44 @@ public sealed class OtTrainerTests : IDisposable
         Assert.Equal(3, csv.Length);   // header + 2 steps
     }
 
+    /// <summary>Stops its enumeration with OperationCanceledException when the token is cancelled, as
+    /// StreamingBatchSource's prefetching does when it shares the trainer's token.</summary>
+    private sealed class TokenObservingSource(ITrainingBatchSource inner, CancellationToken token) : ITrainingBatchSource
+    {
+        public int BatchesPerEpoch => inner.BatchesPerEpoch;
+
+        public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0)
+        {
+            foreach (var batch in inner.GetBatches(epoch, startBatch))
+            {
+                if (token.IsCancellationRequested)
+                {
+                    batch.Dispose();
+                    token.ThrowIfCancellationRequested();
+                }
+                yield return batch;
+            }
+        }
+    }
+
+    [Fact]
+    public void Cancellation_SeenFirstByTheSource_StillWritesTheCheckpointOfTheCompletedSteps()
+    {
+        using var cts = new CancellationTokenSource();
+        var source = new TokenObservingSource(new RandomBatchSource(), cts.Token);
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        using var trainer = new OtTrainer(t, p, Options(dir, 20) with { CheckpointEvery = 0 });
+        Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(source, new SyncProgress<TrainingProgress>(pr =>
+        {
+            if (pr.Losses.Step == 2) cts.Cancel();
+        }), cts.Token));
+        var pos = TrainingCheckpoint.ReadPosition(Path.Combine(dir, TrainingCheckpoint.DefaultFileName));
+        Assert.Equal(2, pos.Step);
+        Assert.Equal(2, pos.NextBatch);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(dir, "loss_history.csv")).Length);
+    }
+
     [Fact]
     public void Steps_DoNotLeakTensors()
     {
