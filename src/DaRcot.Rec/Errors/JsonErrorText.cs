@@ -21,7 +21,10 @@ public static partial class JsonErrorText
         if (Unmapped().Match(message) is { Success: true } unmapped)
         {
             var known = KnownNames(unmapped.Groups["type"].Value);
-            return $"unknown field '{unmapped.Groups["name"].Value}'{(field is "" ? "" : $" in '{field}'")}{line}" +
+            var name = unmapped.Groups["name"].Value;
+            // The path ends with the unknown name itself; the object it is in is the parent.
+            var parent = field == name ? "" : field.EndsWith("." + name, StringComparison.Ordinal) ? field[..^(name.Length + 1)] : field;
+            return $"unknown field '{name}'{(parent is "" ? "" : $" in '{parent}'")}{line}" +
                    (known.Count > 0 ? $"; the fields are {string.Join(", ", known)}." : ".");
         }
         if (Convert().Match(message) is { Success: true } convert)

@@ -26,9 +26,10 @@ public static class FiniteCheck
         if (!value.is_floating_point() || value.numel() == 0) return;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        // A sum in float64 is NaN/∞ exactly when an entry is (no overflow for any realistic image or weight), and
-        // allocates nothing the size of the tensor; only a failing tensor pays for the exact counts.
-        if (double.IsFinite(value.sum(ScalarType.Float64).item<double>())) return;
+        // A sum is NaN/∞ when an entry is, and allocates nothing the size of the tensor (a sum in another dtype
+        // would first convert the whole tensor). Only a non-finite sum pays for the exact counts, which also tell a
+        // mere overflow of the sum (huge but finite values) from real NaN/∞ entries.
+        if (double.IsFinite(value.sum().to_type(ScalarType.Float64).item<double>())) return;
         long nan = isnan(value).sum().item<long>(), inf = isinf(value).sum().item<long>();
         if (nan + inf == 0) return;
         throw new NonFiniteTensorException(role, name, nan, inf, value.numel(), where);

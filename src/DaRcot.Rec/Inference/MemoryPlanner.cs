@@ -62,27 +62,37 @@ internal static class MemoryPlanner
 
     /// <summary>
     /// Runs <paramref name="forward"/> once on a zero image of <paramref name="side"/>² and returns the peak memory it
-    /// added per pixel (null where the peak cannot be read) and the bytes per pixel of its outputs plus one count
-    /// plane per output (what tiled stitching keeps for the whole image).
+    /// added per pixel (null where the peak cannot be read), and the bytes per pixel of the final output and of all
+    /// outputs, each with one count plane (what tiled stitching keeps for the whole image).
     /// </summary>
-    public static (long? Working, long Outputs) Probe(Func<Tensor, IReadOnlyDictionary<string, Tensor>> forward, long channels, int side, Device device)
+    public static TileCost Probe(Func<Tensor, IReadOnlyDictionary<string, Tensor>> forward, long channels, int side, Device device)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         var before = ResetPeak();
-        long outputs = 0;
+        long all = 0, final = 0;
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
             var x = zeros([1, channels, side, side], ScalarType.Float32, device);
-            foreach (var value in forward(x).Values)
-                outputs += value.numel() * 4 + (value.dim() == 4 ? value.shape[2] * value.shape[3] * 4 : 0);
+            foreach (var (name, value) in forward(x))
+            {
+                long bytes = value.numel() * 4 + (value.dim() == 4 ? value.shape[2] * value.shape[3] * 4 : 0);
+                all += bytes;
+                if (name == INamedOutputs.Final) final = bytes;
+            }
         }
         var peak = PeakRss();
         long pixels = (long)side * side;
-        long? working = before is null || peak is null ? null : Math.Max(peak.Value - before.Value, outputs) / pixels;
-        return (working, (outputs + pixels - 1) / pixels);
+        long? working = before is null || peak is null ? null : Math.Max(peak.Value - before.Value, all) / pixels;
+        return new TileCost(working, (final + pixels - 1) / pixels, (all + pixels - 1) / pixels);
     }
+
+    /// <summary>What <see cref="Probe"/> measured, per input pixel.</summary>
+    /// <param name="Working">Peak working memory of one forward pass (null: could not be measured).</param>
+    /// <param name="FinalOutput">The final image output plus its count plane.</param>
+    /// <param name="AllOutputs">Every named output plus a count plane each.</param>
+    public readonly record struct TileCost(long? Working, long FinalOutput, long AllOutputs);
 
     // Resets the kernel's high-water mark of this process to its current RSS (Linux ≥ 4.0) and returns that RSS.
     private static long? ResetPeak()

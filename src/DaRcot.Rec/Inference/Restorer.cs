@@ -59,7 +59,7 @@ public sealed class Restorer : IDisposable
 {
     private readonly ILogger _logger;
     private readonly bool _ownsModel;
-    private (long? Working, long Outputs)? _tileCost;
+    private MemoryPlanner.TileCost? _tileCost;
 
     /// <summary>The network (in eval mode, on <see cref="Device"/>).</summary>
     public nn.Module<Tensor, Tensor> Model { get; }
@@ -222,7 +222,8 @@ public sealed class Restorer : IDisposable
     /// <param name="channels">Input channels.</param>
     /// <param name="height">Image height.</param>
     /// <param name="width">Image width.</param>
-    /// <param name="imageFile">Also count the 8-bit image decoded from / encoded to a file.</param>
+    /// <param name="imageFile">An image file is restored: only the final output is kept (no embeddings), and the
+    /// 8-bit image decoded from / encoded to the file is counted.</param>
     /// <exception cref="MemoryBudgetException">Not even the smallest tile fits, or the image buffers alone exceed the budget.</exception>
     public RestorePlan Plan(long batch, long channels, long height, long width, bool imageFile = false)
     {
@@ -238,8 +239,9 @@ public sealed class Restorer : IDisposable
         if (buffers + pixels * MemoryPlanner.UnmeasuredBytesPerPixel <= budget)
             return new RestorePlan(Options.TileSize, false, budget, buffers + pixels * MemoryPlanner.UnmeasuredBytesPerPixel, 0);
 
-        var (measured, outputs) = _tileCost ??= MemoryPlanner.Probe(Forward, Info.InputChannels, ProbeSide(), Device);
-        long perPixel = (long)((Options.WorkingBytesPerPixel ?? measured ?? MemoryPlanner.FallbackBytesPerPixel) * MemoryPlanner.Safety);
+        var cost = _tileCost ??= MemoryPlanner.Probe(Forward, Info.InputChannels, ProbeSide(), Device);
+        long outputs = imageFile ? cost.FinalOutput : cost.AllOutputs;
+        long perPixel = (long)((Options.WorkingBytesPerPixel ?? cost.Working ?? MemoryPlanner.FallbackBytesPerPixel) * MemoryPlanner.Safety);
         long whole = buffers + pixels * perPixel;
         if (Options.TileSize is null && whole <= budget) return new RestorePlan(null, false, budget, whole, perPixel);
 
@@ -280,8 +282,11 @@ public sealed class Restorer : IDisposable
         FiniteCheck.Tensor("input", "input", input);
     }
 
-    private IReadOnlyDictionary<string, Tensor> RestoreNamed(Tensor input, RestorePlan plan, IProgress<TileProgress>? progress, CancellationToken cancellationToken)
+    private IReadOnlyDictionary<string, Tensor> RestoreNamed(Tensor input, RestorePlan plan, IProgress<TileProgress>? progress, CancellationToken cancellationToken,
+        bool finalOnly = false)
     {
+        // An image file needs only the final image: other outputs (embeddings) are dropped per tile, never stitched.
+        Func<Tensor, IReadOnlyDictionary<string, Tensor>> forward = finalOnly ? FinalOnly : Forward;
         cancellationToken.ThrowIfCancellationRequested();
         var chw = input.dim() == 3;
         using var scope = NewDisposeScope();
@@ -294,7 +299,7 @@ public sealed class Restorer : IDisposable
         if (plan.TileSize is { } tile)
         {
             var dropped = new List<string>();
-            raw = TiledRestorer.RunNamed(Forward, padded, tile, Info.SizeMultiple, Options.TileOverlap, progress, cancellationToken, dropped);
+            raw = TiledRestorer.RunNamed(forward, padded, tile, Info.SizeMultiple, Options.TileOverlap, progress, cancellationToken, dropped);
             if (!raw.ContainsKey(INamedOutputs.Final))
                 throw new TensorArgumentException("output", $"the {Info.Arch} output could not be stitched from tiles.");
             if (dropped.Count > 0)
@@ -302,7 +307,7 @@ public sealed class Restorer : IDisposable
         }
         else
         {
-            raw = Forward(padded);
+            raw = forward(padded);
         }
 
         var result = new Dictionary<string, Tensor>();
@@ -333,9 +338,7 @@ public sealed class Restorer : IDisposable
         var plan = Plan(1, Info.InputChannels, header.Height, header.Width, imageFile: true);
         using var scope = NewDisposeScope();
         var image = LoadForModel(inputPath);
-        var outputs = RestoreNamed(image, plan, progress, cancellationToken);
-        foreach (var (key, value) in outputs)
-            if (key != INamedOutputs.Final) value.Dispose();
+        var outputs = RestoreNamed(image, plan, progress, cancellationToken, finalOnly: true);
         ImageTensor.Save(outputs[INamedOutputs.Final], outputPath, format);
     }
 
@@ -391,6 +394,14 @@ public sealed class Restorer : IDisposable
     public void Dispose()
     {
         if (_ownsModel) Model.Dispose();
+    }
+
+    private IReadOnlyDictionary<string, Tensor> FinalOnly(Tensor x)
+    {
+        var all = Forward(x);
+        foreach (var (key, value) in all)
+            if (key != INamedOutputs.Final) value.Dispose();
+        return new Dictionary<string, Tensor> { [INamedOutputs.Final] = all[INamedOutputs.Final] };
     }
 
     private IReadOnlyDictionary<string, Tensor> Forward(Tensor x)
