@@ -157,4 +157,14 @@ public sealed class RestoreReliabilityTests : IDisposable
         Assert.StartsWith("darcot restore: warning: ", OneLine(err));
         Assert.Contains("'Nonsense'", err);
     }
+    [Fact]
+    public void A_tile_that_is_not_a_multiple_is_one_line_without_parameter_names()
+    {
+        var (code, _, err) = CliRun.Capture("restore", Image("in.png"), "-o", Path.Combine(_dir, "out.png"), "--tile", "12");
+        Assert.Equal(1, code);
+        var line = OneLine(err);
+        Assert.Contains("tile size must be a positive multiple of", line);
+        Assert.DoesNotContain("(Parameter", line);
+        Assert.DoesNotContain("Actual value", line);
+    }
 }
