@@ -80,8 +80,18 @@ public static class CliOutput
         }
     }
 
-    private static string OneLine(string message) =>
-        string.Join("; ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    // Lines joined with "; ", or a space after a line that already ends a sentence.
+    private static string OneLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var joined = new System.Text.StringBuilder();
+        foreach (var line in lines)
+        {
+            if (joined.Length > 0) joined.Append(joined[^1] == '.' ? " " : "; ");
+            joined.Append(line);
+        }
+        return joined.ToString();
+    }
 }
 
 /// <summary>Reports on the calling thread (System.Progress posts to the thread pool, which would race a progress bar).</summary>

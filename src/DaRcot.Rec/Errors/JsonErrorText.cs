@@ -29,8 +29,9 @@ public static partial class JsonErrorText
         }
         if (Convert().Match(message) is { Success: true } convert)
             return $"'{(field is "" ? "(top level)" : field)}' must be {FriendlyType(convert.Groups["type"].Value)}{line}.";
-        // Other messages (syntax errors): the first sentence, which already names the position.
-        return FirstLine(TypeName().Replace(message, m => FriendlyType(m.Value)));
+        // Other messages (syntax errors): the first line, its "Path: $ | LineNumber: 0 | ..." tail as a line number.
+        var text = Position().Replace(FirstLine(message), "");
+        return TypeName().Replace(text, m => FriendlyType(m.Value)).TrimEnd() + line;
     }
 
     /// <summary>What a value of a .NET type is called in a message: "a whole number", "one of A, B", ...</summary>
@@ -85,6 +86,9 @@ public static partial class JsonErrorText
 
     [GeneratedRegex(@"The JSON value could not be converted to (?<type>[^ ]+?)\. Path:")]
     private static partial Regex Convert();
+
+    [GeneratedRegex(@"\s*Path: \S* \| LineNumber: \d+ \| BytePositionInLine: \d+\.?")]
+    private static partial Regex Position();
 
     [GeneratedRegex(@"^System\.Nullable`1\[(.+)\]$")]
     private static partial Regex NullableOf();
