@@ -2,6 +2,7 @@ using DaRcot.Rec.Backbones.Blocks;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Inference;
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -56,9 +57,9 @@ public sealed class MPRNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
     private readonly OriginalResolutionSubnet stage3_orsnet;
     private readonly SupervisedAttention sam12;
     private readonly SupervisedAttention sam23;
-    private readonly Conv2d concat12;
-    private readonly Conv2d concat23;
-    private readonly Conv2d tail;
+    private readonly VerifiedConv2d concat12;
+    private readonly VerifiedConv2d concat23;
+    private readonly VerifiedConv2d tail;
 
     private readonly ConditionPoint[] _points;
     private readonly ConditionPoint?[] _decoderPoints; // indexed by decoder level 1..3
@@ -101,9 +102,9 @@ public sealed class MPRNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
         stage3_orsnet = new OriginalResolutionSubnet(n, o, k, r, act, bias, s, config.NumCab);
         sam12 = new SupervisedAttention(n, 1, bias);
         sam23 = new SupervisedAttention(n, 1, bias);
-        concat12 = nn.Conv2d(n * 2, n, k, padding: k / 2, bias: bias);
-        concat23 = nn.Conv2d(n * 2, n + o, k, padding: k / 2, bias: bias);
-        tail = nn.Conv2d(n + o, config.OutC, k, padding: k / 2, bias: bias);
+        concat12 = VerifiedConv2d.Create(n * 2, n, k, padding: k / 2, bias: bias);
+        concat23 = VerifiedConv2d.Create(n * 2, n + o, k, padding: k / 2, bias: bias);
+        tail = VerifiedConv2d.Create(n + o, config.OutC, k, padding: k / 2, bias: bias);
 
         var p4 = new ConditionPoint(Scale1_4, 4, n + 2 * s);
         var p2 = new ConditionPoint(Scale1_2, 2, n + s);
@@ -119,7 +120,7 @@ public sealed class MPRNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
 
     private static nn.Module<Tensor, Tensor> ShallowFeatures(long inC, long n, long k, long r, bool bias, nn.Module<Tensor, Tensor> act) =>
         new MprSequential(
-            ("0", nn.Conv2d(inC, n, k, padding: k / 2, bias: bias)),
+            ("0", VerifiedConv2d.Create(inC, n, k, padding: k / 2, bias: bias)),
             ("1", new ChannelAttentionBlock(n, k, r, bias, act)));
 
     /// <summary>The official forward pass: returns the final (stage-3) image for NCHW input with H, W multiples of 8.</summary>

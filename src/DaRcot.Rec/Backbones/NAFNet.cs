@@ -2,6 +2,7 @@ using System.Globalization;
 using DaRcot.Rec.Backbones.Blocks;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,8 +23,8 @@ namespace DaRcot.Rec.Backbones;
 public sealed class NAFNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbone
 {
     // Official attribute names and registration order.
-    private readonly Conv2d intro;
-    private readonly Conv2d ending;
+    private readonly VerifiedConv2d intro;
+    private readonly VerifiedConv2d ending;
     private readonly ModuleList<nn.Module<Tensor, Tensor>> encoders;
     private readonly ModuleList<nn.Module<Tensor, Tensor>> decoders;
     private readonly nn.Module<Tensor, Tensor> middle_blks;
@@ -55,8 +56,8 @@ public sealed class NAFNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
         _levels = config.EncBlkNums.Length;
         long w = config.Width;
 
-        intro = nn.Conv2d(config.ImgChannel, w, 3, padding: 1, bias: true);
-        ending = nn.Conv2d(w, config.ImgChannel, 3, padding: 1, bias: true);
+        intro = VerifiedConv2d.Create(config.ImgChannel, w, 3, padding: 1, bias: true);
+        ending = VerifiedConv2d.Create(w, config.ImgChannel, 3, padding: 1, bias: true);
         encoders = new ModuleList<nn.Module<Tensor, Tensor>>();
         decoders = new ModuleList<nn.Module<Tensor, Tensor>>();
         ups = new ModuleList<nn.Module<Tensor, Tensor>>();
@@ -66,14 +67,14 @@ public sealed class NAFNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
         for (var level = 0; level < _levels; level++)
         {
             encoders.Add(Blocks(config.EncBlkNums[level], chan, level));
-            downs.Add(nn.Conv2d(chan, chan * 2, 2, stride: 2, bias: true));
+            downs.Add(VerifiedConv2d.Create(chan, chan * 2, 2, stride: 2, bias: true));
             chan *= 2;
         }
         middle_blks = Blocks(config.MiddleBlkNum, chan, _levels);
         var points = new List<ConditionPoint>();
         for (var j = 0; j < _levels; j++)
         {
-            ups.Add(nn.Sequential(("0", nn.Conv2d(chan, chan * 2, 1, bias: false)), ("1", nn.PixelShuffle(2))));
+            ups.Add(nn.Sequential(("0", VerifiedConv2d.Create(chan, chan * 2, 1, bias: false)), ("1", nn.PixelShuffle(2))));
             chan /= 2;
             var level = _levels - 1 - j;
             decoders.Add(Blocks(config.DecBlkNums[j], chan, level));

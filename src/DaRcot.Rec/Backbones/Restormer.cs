@@ -1,6 +1,7 @@
 using DaRcot.Rec.Backbones.Blocks;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,16 +39,16 @@ public sealed class Restormer : nn.Module<Tensor, Tensor>, ISplitConditionedBack
     private readonly RestormerDownsample down3_4;
     private readonly nn.Module<Tensor, Tensor> latent;
     private readonly RestormerUpsample up4_3;
-    private readonly Conv2d reduce_chan_level3;
+    private readonly VerifiedConv2d reduce_chan_level3;
     private readonly nn.Module<Tensor, Tensor> decoder_level3;
     private readonly RestormerUpsample up3_2;
-    private readonly Conv2d reduce_chan_level2;
+    private readonly VerifiedConv2d reduce_chan_level2;
     private readonly nn.Module<Tensor, Tensor> decoder_level2;
     private readonly RestormerUpsample up2_1;
     private readonly nn.Module<Tensor, Tensor> decoder_level1;
     private readonly nn.Module<Tensor, Tensor> refinement;
-    private readonly Conv2d? skip_conv;
-    private readonly Conv2d output;
+    private readonly VerifiedConv2d? skip_conv;
+    private readonly VerifiedConv2d output;
 
     private readonly ConditionPoint[] _points;
 
@@ -86,17 +87,17 @@ public sealed class Restormer : nn.Module<Tensor, Tensor>, ISplitConditionedBack
         down3_4 = new RestormerDownsample(dim * 4);
         latent = TransformerBlock.Stack(nb[3], dim * 8, heads[3], ffn, bias, ln);
         up4_3 = new RestormerUpsample(dim * 8);
-        reduce_chan_level3 = nn.Conv2d(dim * 8, dim * 4, 1, bias: bias);
+        reduce_chan_level3 = VerifiedConv2d.Create(dim * 8, dim * 4, 1, bias: bias);
         decoder_level3 = TransformerBlock.Stack(nb[2], dim * 4, heads[2], ffn, bias, ln);
         up3_2 = new RestormerUpsample(dim * 4);
-        reduce_chan_level2 = nn.Conv2d(dim * 4, dim * 2, 1, bias: bias);
+        reduce_chan_level2 = VerifiedConv2d.Create(dim * 4, dim * 2, 1, bias: bias);
         decoder_level2 = TransformerBlock.Stack(nb[1], dim * 2, heads[1], ffn, bias, ln);
         up2_1 = new RestormerUpsample(dim * 2);
         // Level 1 has no reduction conv: decoder and refinement run at 2·dim with heads[0].
         decoder_level1 = TransformerBlock.Stack(nb[0], dim * 2, heads[0], ffn, bias, ln);
         refinement = TransformerBlock.Stack(config.NumRefinementBlocks, dim * 2, heads[0], ffn, bias, ln);
-        if (config.DualPixelTask) skip_conv = nn.Conv2d(dim, dim * 2, 1, bias: bias);
-        output = nn.Conv2d(dim * 2, config.OutChannels, 3, padding: 1, bias: bias);
+        if (config.DualPixelTask) skip_conv = VerifiedConv2d.Create(dim, dim * 2, 1, bias: bias);
+        output = VerifiedConv2d.Create(dim * 2, config.OutChannels, 3, padding: 1, bias: bias);
 
         _points =
         [

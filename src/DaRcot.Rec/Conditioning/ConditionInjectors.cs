@@ -1,5 +1,6 @@
 using DaRcot.Rec.Backbones.Blocks;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -75,9 +76,9 @@ public abstract class ConditionInjectorModule : nn.Module
     }
 
     /// <summary>A 1×1 conv <paramref name="cin"/> → <paramref name="cout"/> with bias, weight and bias set to zero.</summary>
-    protected static Conv2d ZeroConv(long cin, long cout)
+    protected static VerifiedConv2d ZeroConv(long cin, long cout)
     {
-        var conv = nn.Conv2d(cin, cout, 1, bias: true);
+        var conv = VerifiedConv2d.Create(cin, cout, 1, bias: true);
         using (no_grad())
         {
             nn.init.zeros_(conv.weight!);
@@ -137,7 +138,7 @@ public sealed class ScaledAdditionFusionInjector : ConditionInjectorModule
         foreach (var p in Points)
         {
             var ce = EmbeddingChannels[p.Name];
-            proj.Add(p.Name, ce == p.Channels ? nn.Identity() : nn.Conv2d(ce, p.Channels, 1, bias: false));
+            proj.Add(p.Name, ce == p.Channels ? nn.Identity() : VerifiedConv2d.Create(ce, p.Channels, 1, bias: false));
             long heads = p.Channels % 4 == 0 ? 4 : p.Channels % 2 == 0 ? 2 : 1;
             fuse.Add(p.Name, new TransformerBlock(p.Channels, heads, ffnExpansionFactor, false, layerNorm));
         }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using DaRcot.Rec.Backbones.Blocks;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -114,7 +115,7 @@ public sealed class ResidualEmbeddingGenerator : nn.Module<Tensor, IReadOnlyDict
         for (var l = _denseLevel; l > _finestLevel; l--)
         {
             ups.Add(new RestormerUpsample(LevelWidth(l)));              // 2^l·w → 2^(l−1)·w
-            reduces.Add(nn.Conv2d(LevelWidth(l - 1) * 2, LevelWidth(l - 1), 1, bias: false));
+            reduces.Add(VerifiedConv2d.Create(LevelWidth(l - 1) * 2, LevelWidth(l - 1), 1, bias: false));
             decoders.Add(Stack(l - 1));
         }
         RegisterComponents();

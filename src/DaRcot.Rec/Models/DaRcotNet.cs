@@ -3,10 +3,11 @@ using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Inference;
+using DaRcot.Rec.Runtime;
+using Padding = DaRcot.Rec.Imaging.Padding;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Padding = DaRcot.Rec.Imaging.Padding;
 
 namespace DaRcot.Rec.Models;
 
@@ -41,20 +42,20 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
     // registration order, as read from an official state_dict.
     private readonly OverlapPatchEmbed patch_embed;
     private readonly OverlapPatchEmbed res_patch_embed;
-    private readonly Conv2d chnl_reduce1;
-    private readonly Conv2d chnl_reduce2;
-    private readonly Conv2d chnl_reduce3;
-    private readonly Conv2d reduce_noise_channel_1;
+    private readonly VerifiedConv2d chnl_reduce1;
+    private readonly VerifiedConv2d chnl_reduce2;
+    private readonly VerifiedConv2d chnl_reduce3;
+    private readonly VerifiedConv2d reduce_noise_channel_1;
     private readonly nn.Module<Tensor, Tensor> encoder_level1;
     private readonly nn.Module<Tensor, Tensor> resencoder_level1;
     private readonly RestormerDownsample down1_2;
     private readonly RestormerDownsample resdown1_2;
-    private readonly Conv2d reduce_noise_channel_2;
+    private readonly VerifiedConv2d reduce_noise_channel_2;
     private readonly nn.Module<Tensor, Tensor> encoder_level2;
     private readonly nn.Module<Tensor, Tensor> resencoder_level2;
     private readonly RestormerDownsample down2_3;
     private readonly RestormerDownsample resdown2_3;
-    private readonly Conv2d reduce_noise_channel_3;
+    private readonly VerifiedConv2d reduce_noise_channel_3;
     private readonly nn.Module<Tensor, Tensor> encoder_level3;
     private readonly nn.Module<Tensor, Tensor> resencoder_level3;
     private readonly RestormerDownsample down3_4;
@@ -63,30 +64,30 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
     private readonly nn.Module<Tensor, Tensor> reslatent;
     private readonly RestormerUpsample up4_3;
     private readonly RestormerUpsample resup4_3;
-    private readonly Conv2d reduce_chan_level3;
-    private readonly Conv2d resreduce_chan_level3;
+    private readonly VerifiedConv2d reduce_chan_level3;
+    private readonly VerifiedConv2d resreduce_chan_level3;
     private readonly TransformerBlock noise_level3;
     private readonly TransformerBlock resnoise_level3;
-    private readonly Conv2d reduce_noise_level3;
-    private readonly Conv2d resreduce_noise_level3;
+    private readonly VerifiedConv2d reduce_noise_level3;
+    private readonly VerifiedConv2d resreduce_noise_level3;
     private readonly nn.Module<Tensor, Tensor> decoder_level3;
     private readonly nn.Module<Tensor, Tensor> resdecoder_level3;
     private readonly RestormerUpsample up3_2;
-    private readonly Conv2d reduce_chan_level2;
+    private readonly VerifiedConv2d reduce_chan_level2;
     private readonly RestormerUpsample resup3_2;
-    private readonly Conv2d resreduce_chan_level2;
+    private readonly VerifiedConv2d resreduce_chan_level2;
     private readonly TransformerBlock noise_level2;
-    private readonly Conv2d reduce_noise_level2;
+    private readonly VerifiedConv2d reduce_noise_level2;
     private readonly nn.Module<Tensor, Tensor> decoder_level2;
     private readonly nn.Module<Tensor, Tensor> resdecoder_level2;
     private readonly RestormerUpsample up2_1;
     private readonly RestormerUpsample resup2_1;
     private readonly TransformerBlock noise_level1;
-    private readonly Conv2d reduce_noise_level1;
+    private readonly VerifiedConv2d reduce_noise_level1;
     private readonly nn.Module<Tensor, Tensor> decoder_level1;
     private readonly nn.Module<Tensor, Tensor> resdecoder_level1;
     private readonly nn.Module<Tensor, Tensor> refinement;
-    private readonly Conv2d output;
+    private readonly VerifiedConv2d output;
 
     /// <summary>The configuration this network was built from.</summary>
     public DaRcotConfig Config { get; }
@@ -109,7 +110,7 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
         var ln = config.LayerNorm;
         nn.Module<Tensor, Tensor> Stack(int n, long c, long h) => TransformerBlock.Stack(n, c, h, ffn, bias, ln);
         TransformerBlock Block(long c, long h) => new(c, h, ffn, bias, ln);
-        Conv2d Conv1(long cin, long cout) => nn.Conv2d(cin, cout, 1, bias: bias);
+        VerifiedConv2d Conv1(long cin, long cout) => VerifiedConv2d.Create(cin, cout, 1, bias: bias);
 
         // Official OverlapPatchEmbed is built with its default bias=False whatever `bias` says.
         patch_embed = new OverlapPatchEmbed(config.InpChannels, dim, bias: false);
@@ -162,7 +163,7 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
         decoder_level1 = Stack(nb[0], dim * 2, heads[0]);
         resdecoder_level1 = Stack(nb[0], dim * 2, heads[0]);
         refinement = Stack(config.NumRefinementBlocks, dim * 2, heads[0]);
-        output = nn.Conv2d(dim * 2, config.OutChannels, 3, padding: 1, bias: bias);
+        output = VerifiedConv2d.Create(dim * 2, config.OutChannels, 3, padding: 1, bias: bias);
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -45,7 +46,7 @@ internal static class CriticTrunk
         for (var i = 0; i < Convs.Length; i++)
         {
             var c = Scaled(Convs[i], width);
-            var conv = nn.Conv2d(c.In, c.Out, c.K, stride: c.S, padding: c.P, bias: c.Bias);
+            var conv = VerifiedConv2d.Create(c.In, c.Out, c.K, stride: c.S, padding: c.P, bias: c.Bias);
             // Official init: conv weights ~ N(0, 0.02); biases keep the framework default.
             using (no_grad()) conv.weight!.normal_(0.0, 0.02);
             layers.Add(((2 * i).ToString(System.Globalization.CultureInfo.InvariantCulture), conv));

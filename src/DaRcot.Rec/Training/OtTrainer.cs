@@ -116,9 +116,12 @@ public sealed class OtTrainer : IDisposable
     }
 
     /// <summary>Writes a checkpoint of the current state now (atomically), with the CSV and plot beside it.</summary>
+    /// <exception cref="NonFiniteStateException">A weight or optimizer-state tensor is NaN/∞; nothing was written, so the
+    /// checkpoint already on disk (the last finite state) is kept.</exception>
     public string SaveCheckpoint(string? path = null)
     {
         path ??= CheckpointPath ?? throw new InvalidOperationException("No checkpoint path: set OtTrainerOptions.OutputDirectory or pass a path.");
+        EnsureFiniteState();
         var full = position with
         {
             TransportType = transport.GetType().FullName ?? transport.GetType().Name,
@@ -263,6 +266,20 @@ public sealed class OtTrainer : IDisposable
         return History;
     }
 
+    private void EnsureFiniteState()
+    {
+        var checks = new (Func<string?> Find, string What)[]
+        {
+            (() => FiniteState.FirstNonFiniteParameter(transport), "weight of the transport network"),
+            (() => FiniteState.FirstNonFiniteParameter(potential), "weight of the potential network"),
+            (() => FiniteState.FirstNonFiniteOptimizerState(transportOptimizer), "optimizer state of the transport network"),
+            (() => FiniteState.FirstNonFiniteOptimizerState(potentialOptimizer), "optimizer state of the potential network"),
+        };
+        foreach (var (find, what) in checks)
+            if (find() is { } name)
+                throw new NonFiniteStateException(what, name, position.Step, "no checkpoint was written, so the one already on disk (the last finite state) is kept.");
+    }
+
     private bool StepLimitReached() => options.MaxSteps is long max && position.Step >= max;
 
     /// <summary>One official iteration on one batch; returns its losses.</summary>
@@ -290,12 +307,14 @@ public sealed class OtTrainer : IDisposable
             var w = TransportObjective.PotentialLoss(potential.call(yPotential), potential.call(restoredNoGrad));
             wLoss = Finite("potential_loss", w, step);
             w.backward();
+            EnsureFiniteGradients(potential, "potential network", step);
             potentialOptimizer.step();
 
             potentialOptimizer.zero_grad();
             var g = gradientPenalty.Compute(potential, yPotential, restoredNoGrad, generator: generator);
             gp = Finite("gradient_penalty", g, step);
             g.backward();
+            EnsureFiniteGradients(potential, "potential network", step);
             potentialOptimizer.step();
             potentialOptimizer.zero_grad();
         }
@@ -311,6 +330,7 @@ public sealed class OtTrainer : IDisposable
             var values = new Dictionary<string, double>();
             foreach (var (name, value) in terms.Named()) values[name] = Finite(name, value, step);
             terms.Total.backward();
+            EnsureFiniteGradients(transport, "transport network", step);
             transportOptimizer.step();
             transportOptimizer.zero_grad();
             return new StepLosses
@@ -345,6 +365,14 @@ public sealed class OtTrainer : IDisposable
         }
         embedding = null;
         return transport.call(x);
+    }
+
+    // A finite loss can still have a NaN gradient (a defective kernel, a 0·∞ in a custom layer): stop before the
+    // optimizer writes it into the weights, so that memory and every checkpoint stay finite.
+    private static void EnsureFiniteGradients(nn.Module module, string what, long step)
+    {
+        if (FiniteState.FirstNonFiniteGradient(module) is { } name)
+            throw new NonFiniteStateException($"gradient of the {what}", name, step, "the update was not applied and no checkpoint was written for this step.");
     }
 
     private static double Finite(string term, Tensor value, long step)

@@ -1,3 +1,4 @@
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,9 +11,9 @@ namespace DaRcot.Rec.Backbones.Blocks;
 /// </summary>
 public sealed class GatedDconvFeedForward : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d project_in;
-    private readonly Conv2d dwconv;
-    private readonly Conv2d project_out;
+    private readonly VerifiedConv2d project_in;
+    private readonly VerifiedConv2d dwconv;
+    private readonly VerifiedConv2d project_out;
 
     /// <summary>Hidden width: floor(dim·factor) in double arithmetic, as the official <c>int(dim*ffn_expansion_factor)</c>.</summary>
     public static long HiddenWidth(long dim, double factor) => (long)Math.Floor(dim * factor);
@@ -21,9 +22,9 @@ public sealed class GatedDconvFeedForward : nn.Module<Tensor, Tensor>
     public GatedDconvFeedForward(long dim, double expansionFactor, bool bias) : base("FeedForward")
     {
         var hidden = HiddenWidth(dim, expansionFactor);
-        project_in = nn.Conv2d(dim, hidden * 2, 1, bias: bias);
-        dwconv = nn.Conv2d(hidden * 2, hidden * 2, 3, padding: 1, groups: hidden * 2, bias: bias);
-        project_out = nn.Conv2d(hidden, dim, 1, bias: bias);
+        project_in = VerifiedConv2d.Create(dim, hidden * 2, 1, bias: bias);
+        dwconv = VerifiedConv2d.Create(hidden * 2, hidden * 2, 3, padding: 1, groups: hidden * 2, bias: bias);
+        project_out = VerifiedConv2d.Create(hidden, dim, 1, bias: bias);
         RegisterComponents();
     }
 

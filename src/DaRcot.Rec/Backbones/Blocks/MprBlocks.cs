@@ -1,4 +1,5 @@
 using System.Globalization;
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,8 +13,8 @@ namespace DaRcot.Rec.Backbones.Blocks;
 internal static class MprConv
 {
     /// <summary>The official <c>conv</c> helper: K×K, stride 1, padding K//2.</summary>
-    public static Conv2d Make(long inChannels, long outChannels, long kernelSize, bool bias) =>
-        nn.Conv2d(inChannels, outChannels, kernelSize, padding: kernelSize / 2, bias: bias);
+    public static VerifiedConv2d Make(long inChannels, long outChannels, long kernelSize, bool bias) =>
+        VerifiedConv2d.Create(inChannels, outChannels, kernelSize, padding: kernelSize / 2, bias: bias);
 
     /// <summary>Index names "0", "1", … as <c>nn.Sequential(*list)</c> gives them.</summary>
     public static string Index(int i) => i.ToString(CultureInfo.InvariantCulture);
@@ -78,9 +79,9 @@ public sealed class ChannelAttentionLayer : nn.Module<Tensor, Tensor>
     {
         var hidden = channels / reduction;
         conv_du = nn.Sequential(
-            ("0", nn.Conv2d(channels, hidden, 1, bias: bias)),
+            ("0", VerifiedConv2d.Create(channels, hidden, 1, bias: bias)),
             ("1", nn.ReLU()),
-            ("2", nn.Conv2d(hidden, channels, 1, bias: bias)),
+            ("2", VerifiedConv2d.Create(hidden, channels, 1, bias: bias)),
             ("3", nn.Sigmoid()));
         RegisterComponents();
     }
@@ -129,9 +130,9 @@ public sealed class ChannelAttentionBlock : nn.Module<Tensor, Tensor>
 /// </summary>
 public sealed class SupervisedAttention : nn.Module<Tensor, Tensor, (Tensor Features, Tensor Image)>
 {
-    private readonly Conv2d conv1;
-    private readonly Conv2d conv2;
-    private readonly Conv2d conv3;
+    private readonly VerifiedConv2d conv1;
+    private readonly VerifiedConv2d conv2;
+    private readonly VerifiedConv2d conv3;
 
     /// <summary>Creates the module; <paramref name="kernelSize"/> is 1 in every official MPRNet.</summary>
     public SupervisedAttention(long channels, long kernelSize, bool bias) : base("SAM")
@@ -163,7 +164,7 @@ public sealed class MprDownSample : nn.Module<Tensor, Tensor>
     /// <summary>Creates the downsampler from <paramref name="channels"/> to channels + <paramref name="step"/>.</summary>
     public MprDownSample(long channels, long step) : base("DownSample")
     {
-        down = nn.Sequential(("0", new BilinearScale(0.5)), ("1", nn.Conv2d(channels, channels + step, 1, bias: false)));
+        down = nn.Sequential(("0", new BilinearScale(0.5)), ("1", VerifiedConv2d.Create(channels, channels + step, 1, bias: false)));
         RegisterComponents();
     }
 
@@ -179,7 +180,7 @@ public sealed class MprUpSample : nn.Module<Tensor, Tensor>
     /// <summary>Creates the upsampler from <paramref name="channels"/> + <paramref name="step"/> to channels.</summary>
     public MprUpSample(long channels, long step) : base("UpSample")
     {
-        up = nn.Sequential(("0", new BilinearScale(2)), ("1", nn.Conv2d(channels + step, channels, 1, bias: false)));
+        up = nn.Sequential(("0", new BilinearScale(2)), ("1", VerifiedConv2d.Create(channels + step, channels, 1, bias: false)));
         RegisterComponents();
     }
 
@@ -195,7 +196,7 @@ public sealed class MprSkipUpSample : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Creates the upsampler from <paramref name="channels"/> + <paramref name="step"/> to channels.</summary>
     public MprSkipUpSample(long channels, long step) : base("SkipUpSample")
     {
-        up = nn.Sequential(("0", new BilinearScale(2)), ("1", nn.Conv2d(channels + step, channels, 1, bias: false)));
+        up = nn.Sequential(("0", new BilinearScale(2)), ("1", VerifiedConv2d.Create(channels + step, channels, 1, bias: false)));
         RegisterComponents();
     }
 
@@ -242,12 +243,12 @@ public sealed class MprEncoder : nn.Module
     private readonly nn.Module<Tensor, Tensor> encoder_level3;
     private readonly MprDownSample down12;
     private readonly MprDownSample down23;
-    private readonly Conv2d? csff_enc1;
-    private readonly Conv2d? csff_enc2;
-    private readonly Conv2d? csff_enc3;
-    private readonly Conv2d? csff_dec1;
-    private readonly Conv2d? csff_dec2;
-    private readonly Conv2d? csff_dec3;
+    private readonly VerifiedConv2d? csff_enc1;
+    private readonly VerifiedConv2d? csff_enc2;
+    private readonly VerifiedConv2d? csff_enc3;
+    private readonly VerifiedConv2d? csff_dec1;
+    private readonly VerifiedConv2d? csff_dec2;
+    private readonly VerifiedConv2d? csff_dec3;
 
     /// <summary>Creates the encoder; <paramref name="csff"/> adds the stage-2 fusion convs.</summary>
     public MprEncoder(long nFeat, long kernelSize, long reduction, nn.Module<Tensor, Tensor> act, bool bias, long scaleUnetFeats, bool csff) : base("Encoder")
@@ -260,12 +261,12 @@ public sealed class MprEncoder : nn.Module
         down23 = new MprDownSample(c2, scaleUnetFeats);
         if (csff)
         {
-            csff_enc1 = nn.Conv2d(c1, c1, 1, bias: bias);
-            csff_enc2 = nn.Conv2d(c2, c2, 1, bias: bias);
-            csff_enc3 = nn.Conv2d(c3, c3, 1, bias: bias);
-            csff_dec1 = nn.Conv2d(c1, c1, 1, bias: bias);
-            csff_dec2 = nn.Conv2d(c2, c2, 1, bias: bias);
-            csff_dec3 = nn.Conv2d(c3, c3, 1, bias: bias);
+            csff_enc1 = VerifiedConv2d.Create(c1, c1, 1, bias: bias);
+            csff_enc2 = VerifiedConv2d.Create(c2, c2, 1, bias: bias);
+            csff_enc3 = VerifiedConv2d.Create(c3, c3, 1, bias: bias);
+            csff_dec1 = VerifiedConv2d.Create(c1, c1, 1, bias: bias);
+            csff_dec2 = VerifiedConv2d.Create(c2, c2, 1, bias: bias);
+            csff_dec3 = VerifiedConv2d.Create(c3, c3, 1, bias: bias);
         }
         RegisterComponents();
     }
@@ -347,12 +348,12 @@ public sealed class OriginalResolutionSubnet : nn.Module
     private readonly MprUpSample up_dec1;
     private readonly nn.Module<Tensor, Tensor> up_enc2;
     private readonly nn.Module<Tensor, Tensor> up_dec2;
-    private readonly Conv2d conv_enc1;
-    private readonly Conv2d conv_enc2;
-    private readonly Conv2d conv_enc3;
-    private readonly Conv2d conv_dec1;
-    private readonly Conv2d conv_dec2;
-    private readonly Conv2d conv_dec3;
+    private readonly VerifiedConv2d conv_enc1;
+    private readonly VerifiedConv2d conv_enc2;
+    private readonly VerifiedConv2d conv_enc3;
+    private readonly VerifiedConv2d conv_dec1;
+    private readonly VerifiedConv2d conv_dec2;
+    private readonly VerifiedConv2d conv_dec3;
 
     /// <summary>Creates the subnetwork; every CAB shares <paramref name="act"/>.</summary>
     public OriginalResolutionSubnet(long nFeat, long scaleOrsnetFeats, long kernelSize, long reduction, nn.Module<Tensor, Tensor> act, bool bias, long scaleUnetFeats, int numCab)
@@ -366,12 +367,12 @@ public sealed class OriginalResolutionSubnet : nn.Module
         up_dec1 = new MprUpSample(nFeat, scaleUnetFeats);
         up_enc2 = nn.Sequential(("0", new MprUpSample(nFeat + scaleUnetFeats, scaleUnetFeats)), ("1", new MprUpSample(nFeat, scaleUnetFeats)));
         up_dec2 = nn.Sequential(("0", new MprUpSample(nFeat + scaleUnetFeats, scaleUnetFeats)), ("1", new MprUpSample(nFeat, scaleUnetFeats)));
-        conv_enc1 = nn.Conv2d(nFeat, width, 1, bias: bias);
-        conv_enc2 = nn.Conv2d(nFeat, width, 1, bias: bias);
-        conv_enc3 = nn.Conv2d(nFeat, width, 1, bias: bias);
-        conv_dec1 = nn.Conv2d(nFeat, width, 1, bias: bias);
-        conv_dec2 = nn.Conv2d(nFeat, width, 1, bias: bias);
-        conv_dec3 = nn.Conv2d(nFeat, width, 1, bias: bias);
+        conv_enc1 = VerifiedConv2d.Create(nFeat, width, 1, bias: bias);
+        conv_enc2 = VerifiedConv2d.Create(nFeat, width, 1, bias: bias);
+        conv_enc3 = VerifiedConv2d.Create(nFeat, width, 1, bias: bias);
+        conv_dec1 = VerifiedConv2d.Create(nFeat, width, 1, bias: bias);
+        conv_dec2 = VerifiedConv2d.Create(nFeat, width, 1, bias: bias);
+        conv_dec3 = VerifiedConv2d.Create(nFeat, width, 1, bias: bias);
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -101,13 +102,13 @@ public sealed class NafBlock : nn.Module<Tensor, Tensor>
 {
     // Field order follows the official registration order (conv1, conv2, conv3, sca, sg, conv4, conv5, norm1, norm2,
     // dropouts, beta, gamma); TorchSharp orders parameters after modules the same way.
-    private readonly Conv2d conv1;
-    private readonly Conv2d conv2;
-    private readonly Conv2d conv3;
+    private readonly VerifiedConv2d conv1;
+    private readonly VerifiedConv2d conv2;
+    private readonly VerifiedConv2d conv3;
     private readonly nn.Module<Tensor, Tensor> sca;
     private readonly SimpleGate sg;
-    private readonly Conv2d conv4;
-    private readonly Conv2d conv5;
+    private readonly VerifiedConv2d conv4;
+    private readonly VerifiedConv2d conv5;
     private readonly LayerNorm2d norm1;
     private readonly LayerNorm2d norm2;
     private readonly Parameter beta;
@@ -118,14 +119,14 @@ public sealed class NafBlock : nn.Module<Tensor, Tensor>
     public NafBlock(long c, nn.Module<Tensor, Tensor>? pool = null) : base("NAFBlock")
     {
         var dw = c * 2;
-        conv1 = nn.Conv2d(c, dw, 1, bias: true);
-        conv2 = nn.Conv2d(dw, dw, 3, padding: 1, groups: dw, bias: true);
-        conv3 = nn.Conv2d(dw / 2, c, 1, bias: true);
-        sca = nn.Sequential(("0", pool ?? nn.AdaptiveAvgPool2d(1)), ("1", nn.Conv2d(dw / 2, dw / 2, 1, bias: true)));
+        conv1 = VerifiedConv2d.Create(c, dw, 1, bias: true);
+        conv2 = VerifiedConv2d.Create(dw, dw, 3, padding: 1, groups: dw, bias: true);
+        conv3 = VerifiedConv2d.Create(dw / 2, c, 1, bias: true);
+        sca = nn.Sequential(("0", pool ?? nn.AdaptiveAvgPool2d(1)), ("1", VerifiedConv2d.Create(dw / 2, dw / 2, 1, bias: true)));
         sg = new SimpleGate();
         var ffn = c * 2;
-        conv4 = nn.Conv2d(c, ffn, 1, bias: true);
-        conv5 = nn.Conv2d(ffn / 2, c, 1, bias: true);
+        conv4 = VerifiedConv2d.Create(c, ffn, 1, bias: true);
+        conv5 = VerifiedConv2d.Create(ffn / 2, c, 1, bias: true);
         norm1 = new LayerNorm2d(c);
         norm2 = new LayerNorm2d(c);
         beta = new Parameter(zeros(1, c, 1, 1));

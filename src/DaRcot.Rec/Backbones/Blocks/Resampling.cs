@@ -1,3 +1,4 @@
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -7,12 +8,12 @@ namespace DaRcot.Rec.Backbones.Blocks;
 /// <summary>Restormer's <c>OverlapPatchEmbed</c>: a 3×3 conv (key <c>proj</c>).</summary>
 public sealed class OverlapPatchEmbed : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d proj;
+    private readonly VerifiedConv2d proj;
 
     /// <summary>Creates the embedding <paramref name="inChannels"/> → <paramref name="embedDim"/>.</summary>
     public OverlapPatchEmbed(long inChannels, long embedDim, bool bias) : base("OverlapPatchEmbed")
     {
-        proj = nn.Conv2d(inChannels, embedDim, 3, padding: 1, bias: bias);
+        proj = VerifiedConv2d.Create(inChannels, embedDim, 3, padding: 1, bias: bias);
         RegisterComponents();
     }
 
@@ -28,7 +29,7 @@ public sealed class RestormerDownsample : nn.Module<Tensor, Tensor>
     /// <summary>Creates the downsampler for <paramref name="channels"/> input channels.</summary>
     public RestormerDownsample(long channels) : base("Downsample")
     {
-        body = nn.Sequential(("0", nn.Conv2d(channels, channels / 2, 3, padding: 1, bias: false)), ("1", nn.PixelUnshuffle(2)));
+        body = nn.Sequential(("0", VerifiedConv2d.Create(channels, channels / 2, 3, padding: 1, bias: false)), ("1", nn.PixelUnshuffle(2)));
         RegisterComponents();
     }
 
@@ -44,7 +45,7 @@ public sealed class RestormerUpsample : nn.Module<Tensor, Tensor>
     /// <summary>Creates the upsampler for <paramref name="channels"/> input channels.</summary>
     public RestormerUpsample(long channels) : base("Upsample")
     {
-        body = nn.Sequential(("0", nn.Conv2d(channels, channels * 2, 3, padding: 1, bias: false)), ("1", nn.PixelShuffle(2)));
+        body = nn.Sequential(("0", VerifiedConv2d.Create(channels, channels * 2, 3, padding: 1, bias: false)), ("1", nn.PixelShuffle(2)));
         RegisterComponents();
     }
 

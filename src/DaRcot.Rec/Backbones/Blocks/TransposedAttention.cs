@@ -1,3 +1,4 @@
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,9 +13,9 @@ public sealed class TransposedAttention : nn.Module<Tensor, Tensor>
 {
     private readonly long _heads;
     private readonly Parameter temperature;
-    private readonly Conv2d qkv;
-    private readonly Conv2d qkv_dwconv;
-    private readonly Conv2d project_out;
+    private readonly VerifiedConv2d qkv;
+    private readonly VerifiedConv2d qkv_dwconv;
+    private readonly VerifiedConv2d project_out;
 
     /// <summary>Creates MDTA on <paramref name="dim"/> channels split into <paramref name="heads"/> consecutive groups.</summary>
     public TransposedAttention(long dim, long heads, bool bias) : base("Attention")
@@ -22,9 +23,9 @@ public sealed class TransposedAttention : nn.Module<Tensor, Tensor>
         _heads = heads;
         // One learnable scale per head, shape (h,1,1) as in the official checkpoints.
         temperature = new Parameter(ones(heads, 1, 1));
-        qkv = nn.Conv2d(dim, dim * 3, 1, bias: bias);
-        qkv_dwconv = nn.Conv2d(dim * 3, dim * 3, 3, padding: 1, groups: dim * 3, bias: bias);
-        project_out = nn.Conv2d(dim, dim, 1, bias: bias);
+        qkv = VerifiedConv2d.Create(dim, dim * 3, 1, bias: bias);
+        qkv_dwconv = VerifiedConv2d.Create(dim * 3, dim * 3, 3, padding: 1, groups: dim * 3, bias: bias);
+        project_out = VerifiedConv2d.Create(dim, dim, 1, bias: bias);
         RegisterComponents();
     }
 

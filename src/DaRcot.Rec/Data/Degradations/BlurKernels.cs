@@ -1,4 +1,5 @@
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -164,7 +165,7 @@ public static class BlurKernels
         var mode = padding == BlurPadding.Reflect && r < h && r < w ? PaddingModes.Reflect : PaddingModes.Replicate;
         var x = images.reshape(1, b * c, h, w);
         if (r > 0) x = torch.nn.functional.pad(x, new[] { r, r, r, r }, mode);
-        var y = torch.nn.functional.conv2d(x, weight, groups: b * c);
+        var y = VerifiedConv2d.Apply(x, weight, null, new ConvGeometry(1, 1, 0, 0, 1, 1, b * c));
         return y.reshape(b, c, h, w).MoveToOuterDisposeScope();
     }
 

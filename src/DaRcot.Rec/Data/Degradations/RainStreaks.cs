@@ -1,3 +1,4 @@
+using DaRcot.Rec.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -77,7 +78,7 @@ public sealed class RainStreaks : IDegradation
         var kernels = Enumerable.Range(0, b).Select(i => LineKernel(length[i], angle[i], width[i])).ToList();
         var stacked = BlurKernels.Stack(kernels).to(clean.dtype).to(clean.device).unsqueeze(1); // [B,1,k,k]
         long r = stacked.shape[2] / 2;
-        var streaks = torch.nn.functional.conv2d(seeds.reshape(1, b, h, w), stacked, padding: new[] { r, r }, groups: b)
+        var streaks = VerifiedConv2d.Apply(seeds.reshape(1, b, h, w), stacked, null, new ConvGeometry(1, 1, r, r, 1, 1, b))
             .reshape(b, 1, h, w).clamp(0.0, 1.0);
         var result = (clean + DegradationRandom.PerSample(brightness, clean) * streaks).clamp(0.0, 1.0);
         return result.MoveToOuterDisposeScope();

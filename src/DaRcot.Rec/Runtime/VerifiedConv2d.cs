@@ -1,0 +1,47 @@
+using DaRcot.Rec.Errors;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DaRcot.Rec.Runtime;
+
+/// <summary>
+/// A drop-in <c>nn.Conv2d</c> (same <c>weight</c>/<c>bias</c> parameters and keys, same default initialisation and
+/// random stream) whose forward runs through the library's convolution guard, so that a libtorch kernel that is wrong
+/// on this machine for this shape is detected on first use and replaced by a verified path
+/// (<see cref="ConvolutionPolicy"/>). Every model in the library builds its convolutions with <see cref="Create"/>.
+/// </summary>
+public sealed class VerifiedConv2d : Convolution
+{
+    private VerifiedConv2d(long inChannels, long outChannels, long kernel, long stride, long padding, long dilation, long groups, bool bias)
+        : base("Conv2d", inChannels, outChannels, [kernel, kernel], [stride, stride], [padding, padding], null,
+               [dilation, dilation], false, [0, 0], groups, bias, PaddingModes.Zeros)
+    {
+    }
+
+    /// <summary>Creates the convolution with <c>nn.Conv2d</c>'s arguments (square kernel, zero padding).</summary>
+    public static VerifiedConv2d Create(long inChannels, long outChannels, long kernelSize, long stride = 1, long padding = 0,
+        long dilation = 1, long groups = 1, bool bias = true) =>
+        new(inChannels, outChannels, kernelSize, stride, padding, dilation, groups, bias);
+
+    /// <summary>The functional form (<c>F.conv2d</c>) through the same guard, for convolutions with weights that are not
+    /// module parameters (e.g. the blur kernels of the degradation synthesis).</summary>
+    public static Tensor Apply(Tensor input, Tensor weight, Tensor? bias, ConvGeometry geometry) =>
+        ConvolutionGuard.Current.Conv2d(input, weight, bias, geometry);
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        var geometry = ConvGeometry.From(stride, padding!, dilation, groups);
+        if (input.dim() == 3 && input.shape[0] == in_channels)
+        {
+            // Unbatched CHW, as nn.Conv2d accepts.
+            using var batched = input.unsqueeze(0);
+            using var y = ConvolutionGuard.Current.Conv2d(batched, weight, bias, geometry);
+            return y.squeeze(0);
+        }
+        if (input.dim() != 4 || input.shape[1] != in_channels)
+            throw new TensorArgumentException("input", $"a convolution with {in_channels} input channels expects [N,{in_channels},H,W], got [{string.Join(",", input.shape)}].");
+        return ConvolutionGuard.Current.Conv2d(input, weight, bias, geometry);
+    }
+}
