@@ -103,6 +103,8 @@ public static class TiledRestorer
                         acc.Count[.., .., region, regionX].add_(1);
                     }
                 }
+                // The tile's activations are freed; return their pages so memory stays flat over thousands of tiles.
+                Files.NativeHeap.ReleaseFreed();
                 progress?.Report(new TileProgress(++done, total));
             }
         }

@@ -69,6 +69,8 @@ internal static class MemoryPlanner
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        // Freed-but-kept heap pages would be reused by the probe and hide part of its need.
+        NativeHeap.ReleaseFreed();
         var before = ResetPeak();
         long all = 0, final = 0;
         using (var scope = NewDisposeScope())
