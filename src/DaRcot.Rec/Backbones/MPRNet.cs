@@ -90,7 +90,7 @@ public sealed class MPRNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
         var bias = config.Bias;
 
         // One PReLU (init 0.25) shared by all CABs, exactly like the official `act = nn.PReLU()`.
-        var act = nn.PReLU(1, 0.25);
+        var act = new PRelu(1, 0.25);
 
         shallow_feat1 = ShallowFeatures(config.InC, n, k, r, bias, act);
         shallow_feat2 = ShallowFeatures(config.InC, n, k, r, bias, act);
@@ -221,7 +221,7 @@ public sealed class MPRNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
         var z = concat23.forward(cat([features.Tensors[Shallow3], sam23Features], 1));
         if (injector is not null && _stage3Point is not null) z = injector.Inject(_stage3Point, z);
         z = stage3_orsnet.forward(z, feat2, res2);
-        var final = tail.forward(z) + x;
+        var final = tail.forward(z).Plus(x);
         return (final, stage2Img);
     }
 

@@ -157,11 +157,11 @@ public sealed class NAFNet : nn.Module<Tensor, Tensor>, ISplitConditionedBackbon
         var t = f["middle"];
         for (var j = 0; j < _levels; j++)
         {
-            t = ups[j].forward(t) + f[$"skip_{(_levels - 1 - j).ToString(CultureInfo.InvariantCulture)}"];
+            t = ups[j].forward(t).Plus(f[$"skip_{(_levels - 1 - j).ToString(CultureInfo.InvariantCulture)}"]);
             if (injector is not null) t = injector.Inject(_points[j], t);
             t = decoders[j].forward(t);
         }
-        var y = ending.forward(t) + f["padded_input"];
+        var y = ending.forward(t).Plus(f["padded_input"]);
         long h = features.Input.shape[2], w = features.Input.shape[3];
         if (y.shape[2] != h || y.shape[3] != w) y = y[.., .., ..(int)h, ..(int)w];
         return y.MoveToOuterDisposeScope();

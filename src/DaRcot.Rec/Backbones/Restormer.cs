@@ -157,8 +157,8 @@ public sealed class Restormer : nn.Module<Tensor, Tensor>, ISplitConditionedBack
         d1 = decoder_level1.forward(Hook(3, d1));
         var r = refinement.forward(d1);
         var result = skip_conv is not null
-            ? output.forward(r + skip_conv.forward(f["patch_embed"]))
-            : output.forward(r) + features.Input;
+            ? output.forward(r.Plus(skip_conv.forward(f["patch_embed"])))
+            : output.forward(r).Plus(features.Input);
         return result.MoveToOuterDisposeScope();
     }
 

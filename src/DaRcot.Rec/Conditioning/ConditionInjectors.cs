@@ -109,7 +109,7 @@ public sealed class ZeroInitProjectionInjector : ConditionInjectorModule
     }
 
     /// <inheritdoc />
-    protected override Tensor Apply(ConditionPoint point, Tensor feature, Tensor embedding) => feature + proj[point.Name].forward(embedding);
+    protected override Tensor Apply(ConditionPoint point, Tensor feature, Tensor embedding) => feature.Plus(proj[point.Name].forward(embedding));
 }
 
 /// <summary>
@@ -124,6 +124,8 @@ public sealed class ScaledAdditionFusionInjector : ConditionInjectorModule
 {
     /// <summary>The fixed scale of the official additive conditioning.</summary>
     public const double Scale = 0.8;
+
+    private static readonly Scalar ScaleFactor = Scalars.Constant(Scale);
 
     private readonly ModuleDict<nn.Module<Tensor, Tensor>> proj;
     private readonly ModuleDict<nn.Module<Tensor, Tensor>> fuse;
@@ -147,7 +149,7 @@ public sealed class ScaledAdditionFusionInjector : ConditionInjectorModule
 
     /// <inheritdoc />
     protected override Tensor Apply(ConditionPoint point, Tensor feature, Tensor embedding) =>
-        fuse[point.Name].forward(feature + Scale * proj[point.Name].forward(embedding));
+        fuse[point.Name].forward(feature.Plus(proj[point.Name].forward(embedding).mul(ScaleFactor)));
 }
 
 /// <summary>
@@ -172,6 +174,6 @@ public sealed class FilmInjector : ConditionInjectorModule
     {
         using var scope = NewDisposeScope();
         var gb = film[point.Name].forward(embedding).chunk(2, 1);
-        return (feature * (gb[0] + 1) + gb[1]).MoveToOuterDisposeScope();
+        return (feature * gb[0].Plus(Scalars.One)).Plus(gb[1]).MoveToOuterDisposeScope();
     }
 }

@@ -64,6 +64,8 @@ public sealed record EvaluationOptions
 /// </remarks>
 public sealed class EvaluationRunner
 {
+    private static readonly Scalar EightBitMax = Scalars.Constant(255.0), HalfLevel = Scalars.Constant(0.5);
+
     private readonly Func<Tensor, Tensor> _restore;
     private readonly ILogger _logger;
 
@@ -167,7 +169,7 @@ public sealed class EvaluationRunner
         }
         watch.Stop();
 
-        restored = Options.QuantizeOutputs ? Quantize8(restored) : restored.clamp(0.0, 1.0);
+        restored = Options.QuantizeOutputs ? Quantize8(restored) : restored.Clamp01();
         if (Options.SaveDirectory is { } dir)
         {
             var folder = Path.Combine(dir, Sanitize(set.Name));
@@ -195,7 +197,7 @@ public sealed class EvaluationRunner
     {
         ArgumentNullException.ThrowIfNull(image);
         using var scope = torch.NewDisposeScope();
-        return ((image.clamp(0.0, 1.0) * 255.0 + 0.5).floor() / 255.0).MoveToOuterDisposeScope();
+        return image.Clamp01().mul(EightBitMax).Plus(HalfLevel).floor().div(EightBitMax).MoveToOuterDisposeScope();
     }
 
     /// <summary>The official tester's crop of an input/target pair (see <see cref="EvaluationOptions.OfficialCrop"/>).</summary>

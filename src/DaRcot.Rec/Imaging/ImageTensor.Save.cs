@@ -5,6 +5,7 @@ using SixLabors.ImageSharp.Formats.Bmp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.PixelFormats;
+using DaRcot.Rec.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -105,6 +106,9 @@ public static partial class ImageTensor
         }
     }
 
+    // Live for the process: a temporary Scalar could be finalized while libtorch reads it (TorchSharp 0.107).
+    private static readonly Scalar EightBitMax = Numerics.Scalars.Constant(255.0), HalfLevel = Numerics.Scalars.Constant(0.5);
+
     // Rows [y0, y0 + rows) as interleaved 8-bit values (HWC). Quantize8 done in float64 by libtorch:
     // floor(v·255 + 0.5) equals Math.Round(v·255, AwayFromZero) for the clamped, non-negative v.
     private static byte[] QuantizeBand(Tensor image, int c, int h, int w, int y0, int rows, string argument)
@@ -113,7 +117,7 @@ public static partial class ImageTensor
         var band = image.detach().reshape(c, h, w)[.., TensorIndex.Slice(y0, y0 + rows), ..].to(torch.CPU).to_type(ScalarType.Float64);
         if (torch.isnan(band).any().item<bool>())
             throw new TensorArgumentException(argument, $"shape {Describe(image.shape)} contains NaN values.");
-        var q = band.clamp(0.0, 1.0).mul(255.0).add(0.5).floor().to_type(ScalarType.Byte).permute(1, 2, 0).contiguous();
+        var q = band.Clamp01().mul(EightBitMax).Plus(HalfLevel).floor().to_type(ScalarType.Byte).permute(1, 2, 0).contiguous();
         return q.data<byte>().ToArray();
     }
 

@@ -351,7 +351,7 @@ public static partial class ImageTensor
         var x = image.detach().to(torch.CPU).to_type(ScalarType.Float32).reshape(c, h, w);
         if (torch.isnan(x).any().item<bool>())
             throw new TensorArgumentException(argument, $"shape {Describe(shape)} contains NaN values.");
-        var values = x.clamp(0f, 1f).contiguous().data<float>().ToArray();
+        var values = x.Clamp01().contiguous().data<float>().ToArray();
         return ((int)c, (int)h, (int)w, values);
     }
 

@@ -99,8 +99,8 @@ public static class TiledRestorer
                         long ys = y / acc.Scale, xs = x / acc.Scale, ts = size / acc.Scale;
                         var region = TensorIndex.Slice(ys, ys + ts);
                         var regionX = TensorIndex.Slice(xs, xs + ts);
-                        acc.Sum[.., .., region, regionX].add_(value);
-                        acc.Count[.., .., region, regionX].add_(1);
+                        acc.Sum[.., .., region, regionX].PlusInPlace(value);
+                        acc.Count[.., .., region, regionX].PlusInPlace(Scalars.One);
                     }
                 }
                 // The tile's activations are freed; return their pages so memory stays flat over thousands of tiles.

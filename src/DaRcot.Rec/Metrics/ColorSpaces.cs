@@ -7,6 +7,9 @@ namespace DaRcot.Rec.Metrics;
 /// <summary>Colour conversions used by the metrics.</summary>
 public static class ColorSpaces
 {
+    private static readonly Scalar YFromR = Scalars.Constant(65.481), YFromG = Scalars.Constant(128.553), YFromB = Scalars.Constant(24.966);
+    private static readonly Scalar YOffset = Scalars.Constant(16.0), EightBitMax = Scalars.Constant(255.0);
+
     /// <summary>
     /// ITU-R BT.601 luma of RGB values in [0,1]: Y = (65.481 R + 128.553 G + 24.966 B + 16) / 255, which lies in
     /// [16/255, 235/255] (MATLAB's <c>rgb2ycbcr</c> Y channel, rescaled to [0,1]; the deraining benchmarks' Y-PSNR).
@@ -26,7 +29,7 @@ public static class ColorSpaces
         var r = x.narrow(1, 0, 1);
         var g = x.narrow(1, 1, 1);
         var b = x.narrow(1, 2, 1);
-        var y = (r * 65.481 + g * 128.553 + b * 24.966 + 16.0) / 255.0;
+        var y = r.mul(YFromR).Plus(g.mul(YFromG)).Plus(b.mul(YFromB)).Plus(YOffset).div(EightBitMax);
         return y.MoveToOuterDisposeScope();
     }
 }

@@ -11,6 +11,8 @@ namespace DaRcot.Rec.Metrics;
 /// <remarks>Identical images have MSE 0 and give <see cref="double.PositiveInfinity"/> (as numpy does).</remarks>
 public static class Psnr
 {
+    private static readonly Scalar Ten = Scalars.Constant(10.0);
+
     /// <summary>The mean over the batch of the per-image PSNR, in dB.</summary>
     /// <param name="restored">The image under test, <c>[N,C,H,W]</c> or <c>[C,H,W]</c>.</param>
     /// <param name="reference">The ground truth, same shape and device.</param>
@@ -30,9 +32,9 @@ public static class Psnr
     {
         using var scope = torch.NewDisposeScope();
         var (x, y) = MetricInputs.Prepare(restored, reference, dataRange);
-        var mse = (x - y).square().mean(new long[] { 1, 2, 3 });
+        var mse = (x - y).Square().mean(new long[] { 1, 2, 3 });
         // range²/0 = +inf and log10(+inf) = +inf: identical images give +inf without a special case.
-        var psnr = torch.log10((dataRange * dataRange) / mse) * 10.0;
+        var psnr = torch.log10(mse.DividedInto(dataRange * dataRange)).mul(Ten);
         return psnr.MoveToOuterDisposeScope();
     }
 }

@@ -36,6 +36,7 @@ public enum SsimVariant
 public static class Ssim
 {
     private const double K1 = 0.01, K2 = 0.03, Sigma = 1.5, Truncate = 3.5;
+    private static readonly Scalar Two = Scalars.Constant(2.0);
 
     /// <summary>The mean over the batch of the per-image SSIM.</summary>
     /// <param name="restored">The image under test, <c>[N,C,H,W]</c> or <c>[C,H,W]</c>.</param>
@@ -72,6 +73,7 @@ public static class Ssim
         double np = size * size;
         double covNorm = variant == SsimVariant.SkimageDefault ? np / (np - 1) : 1.0;
         double c1 = (K1 * dataRange) * (K1 * dataRange), c2 = (K2 * dataRange) * (K2 * dataRange);
+        using Scalar covNormScalar = covNorm.ToScalar(), c1Scalar = c1.ToScalar(), c2Scalar = c2.ToScalar();
 
         var perImage = new Tensor[n];
         for (long i = 0; i < n; i++)
@@ -87,11 +89,11 @@ public static class Ssim
                 var filtered = FilterValid(moments, taps);
                 var ux = filtered[0];
                 var uy = filtered[1];
-                var vx = (filtered[2] - ux * ux) * covNorm;
-                var vy = (filtered[3] - uy * uy) * covNorm;
-                var vxy = (filtered[4] - ux * uy) * covNorm;
-                var numerator = (ux * uy * 2.0 + c1) * (vxy * 2.0 + c2);
-                var denominator = (ux * ux + uy * uy + c1) * (vx + vy + c2);
+                var vx = (filtered[2] - ux * ux).mul(covNormScalar);
+                var vy = (filtered[3] - uy * uy).mul(covNormScalar);
+                var vxy = (filtered[4] - ux * uy).mul(covNormScalar);
+                var numerator = (ux * uy).mul(Two).Plus(c1Scalar) * vxy.mul(Two).Plus(c2Scalar);
+                var denominator = (ux * ux).Plus(uy * uy).Plus(c1Scalar) * vx.Plus(vy).Plus(c2Scalar);
                 channelScores[ch] = (numerator / denominator).mean().MoveToOuterDisposeScope();
             }
             perImage[i] = torch.stack(channelScores).mean();
@@ -105,10 +107,10 @@ public static class Ssim
     {
         int k = taps.Length;
         long h = m.shape[2] - k + 1, w = m.shape[3] - k + 1;
-        var vertical = m.narrow(2, 0, h) * taps[0];
-        for (int i = 1; i < k; i++) vertical.add_(m.narrow(2, i, h), alpha: taps[i]);
-        var both = vertical.narrow(3, 0, w) * taps[0];
-        for (int i = 1; i < k; i++) both.add_(vertical.narrow(3, i, w), alpha: taps[i]);
+        var vertical = m.narrow(2, 0, h).Times(taps[0]);
+        for (int i = 1; i < k; i++) vertical.AddScaledInPlace(m.narrow(2, i, h), taps[i]);
+        var both = vertical.narrow(3, 0, w).Times(taps[0]);
+        for (int i = 1; i < k; i++) both.AddScaledInPlace(vertical.narrow(3, i, w), taps[i]);
         return both;
     }
 

@@ -38,6 +38,8 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
     /// <summary>The fixed scale of the official additive conditioning.</summary>
     public const double ConditionScale = 0.8;
 
+    private static readonly Scalar ConditionScaleFactor = Scalars.Constant(ConditionScale);
+
     // Field names are the official attribute names (state_dict keys); declaration order is the official
     // registration order, as read from an official state_dict.
     private readonly OverlapPatchEmbed patch_embed;
@@ -251,13 +253,13 @@ public sealed class DaRcotNet : nn.Module<Tensor, Tensor>, IRecModel, INamedOutp
     // The official decoder with the optional conditions added (out of place) before each noise_level block.
     private Tensor Decode(Tensor x, Tensor e1, Tensor e2, Tensor e3, Tensor lat, Tensor? c3, Tensor? c2, Tensor? c1)
     {
-        var a = c3 is null ? lat : lat + ConditionScale * c3;
+        var a = c3 is null ? lat : lat.Plus(c3.mul(ConditionScaleFactor));
         var a1 = reduce_noise_level3.call(noise_level3.call(a));
         var b = decoder_level3.call(reduce_chan_level3.call(cat([up4_3.call(a1), e3], 1)));
-        var b1 = reduce_noise_level2.call(noise_level2.call(c2 is null ? b : b + ConditionScale * c2));
+        var b1 = reduce_noise_level2.call(noise_level2.call(c2 is null ? b : b.Plus(c2.mul(ConditionScaleFactor))));
         var d = decoder_level2.call(reduce_chan_level2.call(cat([up3_2.call(b1), e2], 1)));
-        var d1 = reduce_noise_level1.call(noise_level1.call(c1 is null ? d : d + ConditionScale * c1));
+        var d1 = reduce_noise_level1.call(noise_level1.call(c1 is null ? d : d.Plus(c1.mul(ConditionScaleFactor))));
         var e = refinement.call(decoder_level1.call(cat([up2_1.call(d1), e1], 1)));
-        return output.call(e) + x;
+        return output.call(e).Plus(x);
     }
 }

@@ -20,6 +20,8 @@ public enum ContrastiveForm
 /// </summary>
 public sealed class ContrastiveLoss
 {
+    private static readonly Scalar MinusInfinity = Scalars.Constant(double.NegativeInfinity);
+
     /// <summary>Temperature τ (official 0.07).</summary>
     public double Temperature { get; init; } = 0.07;
 
@@ -49,14 +51,15 @@ public sealed class ContrastiveLoss
     {
         var b = ids.Count;
         Tensor total = zeros(Array.Empty<long>(), dtype: z.dtype, device: z.device);
+        using var temperature = Temperature.ToScalar();
         for (var i = 0; i < b; i++)
         {
             for (var j = i + 1; j < b; j++)
             {
                 // Element-wise products, not a dot product: that is what the official code computes.
-                var prod = z[i] * z[j] / Temperature;
+                var prod = (z[i] * z[j]).div(temperature);
                 var term = ids[i] == ids[j] ? (-prod).exp().mean() : prod.exp().mean();
-                total = total + term;
+                total = total.Plus(term);
             }
         }
         return total;
@@ -65,18 +68,18 @@ public sealed class ContrastiveLoss
     private Tensor InfoNce(Tensor z, IReadOnlyList<long> ids)
     {
         var b = ids.Count;
-        var sim = z.matmul(z.t()) / Temperature;
+        var sim = z.matmul(z.t()).DividedBy(Temperature);
         var self = eye(b, dtype: ScalarType.Bool, device: z.device);
         // log-softmax over all others (self excluded).
-        var logits = sim.masked_fill(self, double.NegativeInfinity);
+        var logits = sim.masked_fill(self, MinusInfinity);
         var logProb = logits.log_softmax(1);
         var idT = tensor(ids.ToArray(), device: z.device);
         var positive = idT.unsqueeze(1).eq(idT.unsqueeze(0)).logical_and(self.logical_not());
         var posCount = positive.sum(1);
-        var hasPos = posCount.gt(0);
+        var hasPos = posCount.gt(Scalars.Zero);
         if (!hasPos.any().item<bool>()) return zeros(Array.Empty<long>(), dtype: z.dtype, device: z.device);
-        var posLog = logProb.masked_fill(positive.logical_not(), 0.0).sum(1);
-        var perAnchor = -posLog / posCount.clamp_min(1).to(z.dtype);
+        var posLog = logProb.masked_fill(positive.logical_not(), Scalars.ZeroReal).sum(1);
+        var perAnchor = -posLog / posCount.clamp_min(Scalars.One).to(z.dtype);
         return perAnchor.masked_select(hasPos).mean();
     }
 }

@@ -69,15 +69,15 @@ public sealed class FrotCost
 
         using var scope = NewDisposeScope();
         var res = degraded - restored;
-        var rms = res.square().mean().sqrt();
+        var rms = res.Square().mean().sqrt();
 
         // |FFT2| per sample and channel over the last two axes, unscaled forward transform ("backward" norm).
         var modulus = fft.fft2(res, norm: FFTNormType.Backward).abs();
-        var l2 = modulus.square().mean(new long[] { 1, 2, 3 }).sqrt();
+        var l2 = modulus.Square().mean(new long[] { 1, 2, 3 }).sqrt();
         var l1 = modulus.mean(new long[] { 1, 2, 3 });
         var useL2 = tensor(taskIds.Select(id => UsesL2(id)).ToArray(), device: degraded.device);
         var fourier = where(useL2, l2, l1).sum();
-        var total = Lambda == 1.0 ? rms + fourier : rms + Lambda * fourier;
+        var total = Lambda == 1.0 ? rms.Plus(fourier) : rms.Plus(fourier.Times(Lambda));
         return new FrotTerms(rms.MoveToOuterDisposeScope(), fourier.MoveToOuterDisposeScope(), total.MoveToOuterDisposeScope());
     }
 }

@@ -41,12 +41,12 @@ public sealed class GradientPenalty
         }
         Tensor z;
         using (no_grad())
-            z = a * real.detach() + (1 - a) * fake.detach();
+            z = (a * real.detach()).Plus(a.SubtractedFrom(Scalars.One) * fake.detach());
         z.requires_grad_(true);
         var outputs = potential.call(z);
         var grads = autograd.grad(new[] { outputs }, new[] { z }, new[] { ones_like(outputs) }, retain_graph: true, create_graph: true)[0];
-        var norm = grads.reshape(b, -1).square().sum(1).sqrt();
-        var gp = (norm - 1).square().mean() * Lambda;
+        var norm = grads.reshape(b, -1).Square().sum(1).sqrt();
+        var gp = norm.Minus(Scalars.One).Square().mean().Times(Lambda);
         return gp.MoveToOuterDisposeScope();
     }
 }

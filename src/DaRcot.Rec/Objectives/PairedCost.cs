@@ -27,6 +27,6 @@ public sealed class PairedCost
     public Tensor Compute(Tensor restored, Tensor target)
     {
         using var scope = NewDisposeScope();
-        return (MeanAbsolute(restored, target) * Sigma).MoveToOuterDisposeScope();
+        return MeanAbsolute(restored, target).Times(Sigma).MoveToOuterDisposeScope();
     }
 }

@@ -93,12 +93,12 @@ public sealed class TransportObjective
             if (embedding is not null)
             {
                 contrastive = Contrastive.Compute(embedding, taskIds);
-                inner = inner + ContrastiveWeight * contrastive;
+                inner = inner.Plus(contrastive.Times(ContrastiveWeight));
             }
             l1 = PairedCost.MeanAbsolute(restored, target!);
         }
-        var total = -phi + CostWeight * inner;
-        if (l1 is not null) total = total + PairedWeight * l1;
+        var total = (-phi).Plus(inner.Times(CostWeight));
+        if (l1 is not null) total = total.Plus(l1.Times(PairedWeight));
         return new TransportLossTerms
         {
             Total = total.MoveToOuterDisposeScope(),

@@ -25,6 +25,9 @@ internal static class CriticTrunk
     /// <summary>Channels of the official trunk's output.</summary>
     public const int OutChannels = 512;
 
+    /// <summary>The official LeakyReLU slope (0.2) as a Scalar, for the heads' <c>leaky_relu</c>.</summary>
+    public static readonly Scalar NegativeSlope = Scalars.Constant(0.2);
+
     /// <summary>The official width: channels of the first conv (the others are 1×, 2×, 4×, 8× it).</summary>
     public const int OfficialWidth = 64;
 
@@ -50,7 +53,7 @@ internal static class CriticTrunk
             // Official init: conv weights ~ N(0, 0.02); biases keep the framework default.
             using (no_grad()) conv.weight!.normal_(0.0, 0.02);
             layers.Add(((2 * i).ToString(System.Globalization.CultureInfo.InvariantCulture), conv));
-            layers.Add(((2 * i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), nn.LeakyReLU(0.2)));
+            layers.Add(((2 * i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), new LeakyRelu(0.2)));
         }
         return nn.Sequential(layers);
     }

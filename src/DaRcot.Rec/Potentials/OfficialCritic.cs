@@ -49,7 +49,7 @@ public sealed class OfficialCritic : nn.Module<Tensor, Tensor>
         var h = features.call(input);
         h = h.reshape(h.shape[0], -1);
         h = fc.call(h);
-        h = nn.functional.leaky_relu(fc1.call(h), 0.2);
+        h = fc1.call(h).leaky_relu(CriticTrunk.NegativeSlope);
         return fc2.call(h).reshape(-1).MoveToOuterDisposeScope();
     }
 }

@@ -60,7 +60,7 @@ public sealed class PooledCritic : nn.Module<Tensor, Tensor>
             throw new TensorArgumentException("input", $"PooledCritic accepts [B,3,H,W] with H, W >= {MinimumSize}, got [{string.Join(",", input.shape)}].");
         using var scope = NewDisposeScope();
         var h = features.call(input).mean(new long[] { 2, 3 });
-        h = nn.functional.leaky_relu(fc1.call(h), 0.2);
+        h = fc1.call(h).leaky_relu(CriticTrunk.NegativeSlope);
         return fc2.call(h).reshape(-1).MoveToOuterDisposeScope();
     }
 }

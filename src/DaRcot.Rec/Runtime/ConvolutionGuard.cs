@@ -172,7 +172,7 @@ internal sealed class ConvolutionGuard
         var x = randn([key.Batch, key.InChannels, height, width], dtype: key.Dtype, generator: generator);
         if (key.ChannelsLast) x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         var fanIn = weightShape[1] * weightShape[2] * weightShape[3];
-        var w = randn(weightShape, dtype: key.Dtype, generator: generator).div_(Math.Sqrt(fanIn));
+        var w = randn(weightShape, dtype: key.Dtype, generator: generator).DividedBy(Math.Sqrt(fanIn));
         var b = biasShape is null ? null : randn(biasShape, dtype: key.Dtype, generator: generator);
         x.requires_grad_(backward);
         w.requires_grad_(backward);

@@ -72,8 +72,8 @@ internal static class SampledConvolutionReference
             var magnitude = wAbs.bmm(columns.abs()).reshape(cout);
             if (b64 is not null)
             {
-                reference = reference.add(b64);
-                magnitude = magnitude.add(b64.abs());
+                reference = reference.Plus(b64);
+                magnitude = magnitude.Plus(b64.abs());
             }
             result = result.Merge(Compare(y[bi, .., oy, ox], reference, magnitude));
         }

@@ -56,19 +56,23 @@ public sealed class OtTrainer : IDisposable
         options.Validate();
         this.logger = logger ?? NullLogger.Instance;
         RunConfig = runConfig;
+#pragma warning disable CS0618 // Read only to tell the user that it no longer does anything.
+        if (options.GuardNativeCalls is not null)
+            this.logger.LogInformation("Option guard_native_calls is ignored: training steps no longer need the GC paused (the library keeps every native scalar alive).");
+#pragma warning restore CS0618
 
         var lrPhi = options.PotentialLearningRate(1);
         var lrT = options.TransportLearningRate(1);
         if (options.Optimizer == OptimizerKind.Adam)
         {
-            transportOptimizer = optim.Adam(transport.parameters(), lr: lrT);
-            potentialOptimizer = optim.Adam(potential.parameters(), lr: lrPhi);
+            transportOptimizer = new ScalarSafeAdam(transport.parameters(), lr: lrT);
+            potentialOptimizer = new ScalarSafeAdam(potential.parameters(), lr: lrPhi);
         }
         else
         {
             // PyTorch RMSprop defaults: alpha 0.99, eps 1e-8, no momentum, not centered.
-            transportOptimizer = optim.RMSProp(transport.parameters(), lr: lrT, alpha: 0.99, eps: 1e-8);
-            potentialOptimizer = optim.RMSProp(potential.parameters(), lr: lrPhi, alpha: 0.99, eps: 1e-8);
+            transportOptimizer = new ScalarSafeRmsProp(transport.parameters(), lr: lrT, alpha: 0.99, eps: 1e-8);
+            potentialOptimizer = new ScalarSafeRmsProp(potential.parameters(), lr: lrPhi, alpha: 0.99, eps: 1e-8);
         }
 
         var l2Ids = options.L2TaskIds;
@@ -185,7 +189,6 @@ public sealed class OtTrainer : IDisposable
         var total = (long)options.Epochs * perEpoch;
         if (options.MaxSteps is long max) total = Math.Min(total, max);
         lastSavedStep = -1;
-        var guardLapseLogged = false;
 
         if (position.NextBatch >= perEpoch) position = position with { Epoch = position.Epoch + 1, NextBatch = 0 };
         while (position.Epoch <= options.Epochs && !StepLimitReached())
@@ -224,16 +227,7 @@ public sealed class OtTrainer : IDisposable
                     };
                     using var other = targets?.Next(batch);
                     var sw = Stopwatch.StartNew();
-                    var losses = NativeCallGuard.Run(options.GuardNativeCalls, () => RunStep(batch, other, paired, epoch, iteration, position.Step + 1), () =>
-                    {
-                        // Once per run: the condition tends to repeat every step, one line is enough to explain crashes.
-                        if (guardLapseLogged) return;
-                        guardLapseLogged = true;
-                        logger.LogWarning(
-                            "Step {Step}: the runtime ended the no-GC region before the step finished (allocation budget exceeded or a collection was induced), " +
-                            "so part of it ran without the native-call guard (see OtTrainerOptions.GuardNativeCalls). Reported once per run.",
-                            position.Step + 1);
-                    });
+                    var losses = RunStep(batch, other, paired, epoch, iteration, position.Step + 1);
                     sw.Stop();
                     position = position with { Step = position.Step + 1, NextBatch = iteration + 1 };
                     History.Add(losses);
@@ -465,7 +459,8 @@ public sealed class OtTrainer : IDisposable
         {
             var n = t.shape[0];
             if (n == count) return t.clone();
-            var idx = arange(count, dtype: ScalarType.Int64, device: t.device) % n;
+            using Scalar stop = count.ToScalar(), modulus = n.ToScalar();
+            var idx = arange(Scalars.Zero, stop, Scalars.One, dtype: ScalarType.Int64, device: t.device).remainder(modulus);
             return t.index_select(0, idx);
         }
 

@@ -107,10 +107,13 @@ public sealed record OtTrainerOptions
     /// <summary>Also write <c>loss_history.png</c> (the paper's Figure 10 curves) next to the CSV.</summary>
     [JsonPropertyName("plot")] public bool WritePlot { get; init; } = true;
 
-    /// <summary>Run each step inside a .NET no-GC region, which works around TorchSharp 0.107 freeing temporary
-    /// native scalars during native calls when a collection happens mid-call (random crashes in long runs). If the
-    /// runtime ends the region early (allocation budget exceeded), the trainer logs one warning per run.</summary>
-    [JsonPropertyName("guard_native_calls")] public bool GuardNativeCalls { get; init; } = true;
+    /// <summary>Ignored (the trainer logs a note when it is set). It used to run each step with the GC paused, a
+    /// workaround for TorchSharp 0.107 freeing temporary native scalars mid-call; the library now keeps every scalar
+    /// alive across its native calls, so steps need no pause. Kept so that configurations that set it still load.</summary>
+    [Obsolete("Ignored: training steps no longer pause the GC (no Scalar temporaries reach native calls).")]
+    [JsonPropertyName("guard_native_calls")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? GuardNativeCalls { get; init; }
 
     /// <summary>Checks every field; throws <see cref="TrainingConfigException"/> naming the first bad one.</summary>
     public void Validate()

@@ -1,6 +1,7 @@
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Imaging;
+using DaRcot.Rec.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -76,8 +77,14 @@ public class ResidualConditionedMapTests
         Assert.Equal(0.0, Sum(g0, "regm."));
         Assert.True(Sum(g0, "backbone.") > 0);
 
-        var opt = optim.SGD(map.parameters(), 0.1);
-        opt.step();
+        // One plain SGD step (lr 0.1) computed as TorchSharp's SGD does (p += -lr·grad), with its Scalar kept alive
+        // (TorchSharp's own step passes Scalar temporaries that a collection on another thread can free mid-call).
+        using (no_grad())
+        using (var minusLr = (-0.1).ToScalar())
+        {
+            foreach (var p in map.parameters())
+                if (p.grad is { } grad) p.add_(grad, minusLr);
+        }
         var g1 = Grads();
         Assert.True(Sum(g1, "regm.") > 0, "after one update of the projections the REGM receives gradients");
         // Every REGM parameter is on the path (patch embed, encoders, decoders).
@@ -90,7 +97,7 @@ public class ResidualConditionedMapTests
         manual_seed(4);
         var map = new ResidualConditionedMap(new StandInBackbone(), new RecOptions { Injector = InjectorKind.ScaledAdditionFusion, Regm = TinyRegm });
         var x = Image(8, 8);
-        map.forward(x).square().mean().backward();
+        map.forward(x).Square().mean().backward();
         var regm = map.named_parameters().Where(p => p.name.StartsWith("regm.", StringComparison.Ordinal)).ToArray();
         Assert.NotEmpty(regm);
         Assert.True(regm.Sum(p => p.parameter.grad is null ? 0.0 : p.parameter.grad.abs().sum().item<float>()) > 0);

@@ -1,4 +1,5 @@
 using DaRcot.Rec.Conditioning;
+using DaRcot.Rec.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -65,10 +66,10 @@ internal sealed class StandInBackbone : nn.Module<Tensor, Tensor>, ISplitConditi
     {
         Tensor At(int i, Tensor t) => injector is null ? t : injector.Inject(_points[i], t);
         var d3 = At(0, f.Tensors["e3"]);
-        var d2 = At(1, nn.functional.gelu(up2.forward(nn.functional.interpolate(d3, scale_factor: [2.0, 2.0]))) + f.Tensors["e2"]);
-        var d1 = At(2, nn.functional.gelu(up1.forward(nn.functional.interpolate(d2, scale_factor: [2.0, 2.0]))) + f.Tensors["e1"]);
+        var d2 = At(1, nn.functional.gelu(up2.forward(nn.functional.interpolate(d3, scale_factor: [2.0, 2.0]))).Plus(f.Tensors["e2"]));
+        var d1 = At(2, nn.functional.gelu(up1.forward(nn.functional.interpolate(d2, scale_factor: [2.0, 2.0]))).Plus(f.Tensors["e1"]));
         if (_points.Length > 3) d1 = At(3, d1);
-        return tail.forward(d1) + f.Input;
+        return tail.forward(d1).Plus(f.Input);
     }
 }
 

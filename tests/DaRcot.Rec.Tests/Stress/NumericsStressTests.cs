@@ -50,7 +50,7 @@ public class ForwardBackwardStressTests(ITestOutputHelper log)
         {
             using var scope = NewDisposeScope();
             foreach (var p in parameters) p.grad?.zero_();
-            var x = rand([2, 3, 32, 32], generator: generator);
+            var x = rand([2, 3, 24, 24], generator: generator);
             var y = model.forward(x);
             y.sub(x).abs().mean().backward();
             Assert.True(y.isfinite().all().item<bool>(), $"{arch}: non-finite output in pass {pass}");
@@ -89,7 +89,7 @@ public class OtTrainingStressTests(ITestOutputHelper log)
         };
         using var trainer = new OtTrainer(transport, critic, options);
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var history = trainer.Train(new RandomBatchSource(batchesPerEpoch: 4, batchSize: 2, size: 32));
+        var history = trainer.Train(new RandomBatchSource(batchesPerEpoch: 4, batchSize: 2, size: 24));
         Assert.Equal(300, history.Rows.Count);
         foreach (var row in history.Rows)
             Assert.True(double.IsFinite(row.TransportLoss) && double.IsFinite(row.PotentialLoss) && double.IsFinite(row.GradientPenalty),

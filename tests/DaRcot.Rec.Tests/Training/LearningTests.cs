@@ -2,6 +2,7 @@ using System.Diagnostics;
 using DaRcot.Rec.Data.Datasets;
 using DaRcot.Rec.Data.Degradations;
 using DaRcot.Rec.Data.Samplers;
+using DaRcot.Rec.Numerics;
 using DaRcot.Rec.Training;
 using DaRcot.Rec.Tests.Infrastructure;
 using TorchSharp;
@@ -33,7 +34,7 @@ public sealed class LearningTests
     private static double Psnr(Tensor restored, Tensor clean)
     {
         using var scope = NewDisposeScope();
-        var mse = (restored.clamp(0, 1) - clean).square().mean().to(ScalarType.Float64).item<double>();
+        var mse = (restored.Clamp01() - clean).Square().mean().to(ScalarType.Float64).item<double>();
         return 10 * Math.Log10(1.0 / mse);
     }
 

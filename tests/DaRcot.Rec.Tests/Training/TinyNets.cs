@@ -1,4 +1,5 @@
 using DaRcot.Rec.Conditioning;
+using DaRcot.Rec.Numerics;
 using DaRcot.Rec.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -22,7 +23,11 @@ internal sealed class TinyDenoiser : nn.Module<Tensor, Tensor>, IRecModel
         RegisterComponents();
         TestInit.Reset(this, seed);
         // Start close to the identity map (small correction), as residual restoration networks do.
-        using (no_grad()) tail.weight!.mul_(0.1);
+        using (no_grad())
+        {
+            using var tenth = 0.1.ToScalar();
+            tail.weight!.mul_(tenth);
+        }
     }
 
     public override Tensor forward(Tensor x)
@@ -36,15 +41,15 @@ internal sealed class TinyDenoiser : nn.Module<Tensor, Tensor>, IRecModel
         using var scope = NewDisposeScope();
         var h = nn.functional.relu(head.call(x));
         var f = nn.functional.relu(body.call(h));
-        var y = x + tail.call(f);
+        var y = x.Plus(tail.call(f));
         return new RecOutput { Output = y.MoveToOuterDisposeScope(), DenseEmbedding = f.MoveToOuterDisposeScope() };
     }
 }
 
 /// <summary>
-/// Tests that run the trainer form one collection that xunit runs with nothing else in parallel: TorchSharp 0.107
-/// can free a temporary native scalar during a native call when a garbage collection triggered by another thread
-/// happens mid-call (see <c>NativeCallGuard</c>); parallel tests allocating heavily make that likely.
+/// Tests that run the trainer form one collection that xunit runs with nothing else in parallel (they are the
+/// heaviest tests; one of them forces collections from another thread on purpose). The helpers here create no
+/// Scalar temporaries (see <c>DaRcot.Rec.Numerics.Scalars</c>), so that only the library is under test.
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class TrainerCollection
@@ -71,7 +76,7 @@ internal static class TestInit
             var fanIn = p.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
             var bound = 1.0 / Math.Sqrt(fanIn);
             using var r = rand(p.shape, generator: g);
-            p.copy_(r.mul(2 * bound).sub(bound));
+            p.copy_(r.Times(2 * bound).Minus(bound));
         }
     }
 }
@@ -79,6 +84,7 @@ internal static class TestInit
 /// <summary>A small critic (any size ≥ 4).</summary>
 internal sealed class TinyCritic : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar Slope = Scalars.Constant(0.2);
     private readonly Conv2d c1;
     private readonly Conv2d c2;
     private readonly Linear fc;
@@ -95,8 +101,8 @@ internal sealed class TinyCritic : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = nn.functional.leaky_relu(c1.call(x), 0.2);
-        h = nn.functional.leaky_relu(c2.call(h), 0.2).mean(new long[] { 2, 3 });
+        var h = c1.call(x).leaky_relu(Slope);
+        h = c2.call(h).leaky_relu(Slope).mean(new long[] { 2, 3 });
         return fc.call(h).MoveToOuterDisposeScope();   // [B,1]: the trainer accepts [B] or [B,1]
     }
 }
@@ -132,7 +138,7 @@ internal sealed class RandomBatchSource : ITrainingBatchSource
         using var scope = NewDisposeScope();
         var clean = nn.functional.interpolate(rand(new long[] { batchSize, 3, size / 4, size / 4 }, generator: g),
             new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false);
-        var noisy = clean + 0.1 * randn(clean.shape, generator: g);
+        var noisy = clean.Plus(randn(clean.shape, generator: g).Times(0.1));
         if (NaNAt == (epoch, b)) noisy[0, 0, 0, 0] = float.NaN;
         var ids = Enumerable.Range(0, batchSize).Select(i => (long)((b + i) % 2 == 0 ? 1 : 3)).ToArray();
         return new TrainingBatch(noisy.MoveToOuterDisposeScope(), clean.MoveToOuterDisposeScope(), ids);

@@ -20,6 +20,7 @@ public enum LayerNormType
 /// </summary>
 public sealed class ChannelLayerNormBody : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar Epsilon = Scalars.Constant(1e-5);
     private readonly bool _withBias;
     private readonly Parameter weight;
     private readonly Parameter? bias;
@@ -50,7 +51,7 @@ public sealed class ChannelLayerNormBody : nn.Module<Tensor, Tensor>
         {
             // BiasFree divides by σ but keeps the mean in the numerator, which no standard op does.
             var variance = x.var(1, unbiased: false, keepdim: true);
-            y = x * (variance + 1e-5).rsqrt() * weight.view(1, c, 1, 1);
+            y = x * variance.Plus(Epsilon).rsqrt() * weight.view(1, c, 1, 1);
         }
         return y.MoveToOuterDisposeScope();
     }

@@ -119,7 +119,7 @@ public sealed class ChannelAttentionBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var res = CA.forward(body.forward(x)) + x;
+        var res = CA.forward(body.forward(x)).Plus(x);
         return res.MoveToOuterDisposeScope();
     }
 }
@@ -149,9 +149,9 @@ public sealed class SupervisedAttention : nn.Module<Tensor, Tensor, (Tensor Feat
     {
         using var scope = NewDisposeScope();
         var x1 = conv1.forward(x);
-        var img = conv2.forward(x) + image;
+        var img = conv2.forward(x).Plus(image);
         var x2 = torch.sigmoid(conv3.forward(img));
-        var features = x1 * x2 + x;
+        var features = (x1 * x2).Plus(x);
         return (features.MoveToOuterDisposeScope(), img.MoveToOuterDisposeScope());
     }
 }
@@ -204,7 +204,7 @@ public sealed class MprSkipUpSample : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor x, Tensor skip)
     {
         using var scope = NewDisposeScope();
-        return (up.forward(x) + skip).MoveToOuterDisposeScope();
+        return up.forward(x).Plus(skip).MoveToOuterDisposeScope();
     }
 }
 
@@ -228,7 +228,7 @@ public sealed class OriginalResolutionBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return (body.forward(x) + x).MoveToOuterDisposeScope();
+        return body.forward(x).Plus(x).MoveToOuterDisposeScope();
     }
 }
 
@@ -280,11 +280,11 @@ public sealed class MprEncoder : nn.Module
         using var scope = NewDisposeScope();
         var fuse = encoderOuts is not null && decoderOuts is not null && csff_enc1 is not null;
         var enc1 = encoder_level1.forward(x);
-        if (fuse) enc1 = enc1 + csff_enc1!.forward(encoderOuts![0]) + csff_dec1!.forward(decoderOuts![0]);
+        if (fuse) enc1 = enc1.Plus(csff_enc1!.forward(encoderOuts![0])).Plus(csff_dec1!.forward(decoderOuts![0]));
         var enc2 = encoder_level2.forward(down12.forward(enc1));
-        if (fuse) enc2 = enc2 + csff_enc2!.forward(encoderOuts![1]) + csff_dec2!.forward(decoderOuts![1]);
+        if (fuse) enc2 = enc2.Plus(csff_enc2!.forward(encoderOuts![1])).Plus(csff_dec2!.forward(decoderOuts![1]));
         var enc3 = encoder_level3.forward(down23.forward(enc2));
-        if (fuse) enc3 = enc3 + csff_enc3!.forward(encoderOuts![2]) + csff_dec3!.forward(decoderOuts![2]);
+        if (fuse) enc3 = enc3.Plus(csff_enc3!.forward(encoderOuts![2])).Plus(csff_dec3!.forward(decoderOuts![2]));
         return new[] { enc1.MoveToOuterDisposeScope(), enc2.MoveToOuterDisposeScope(), enc3.MoveToOuterDisposeScope() };
     }
 }
@@ -381,11 +381,11 @@ public sealed class OriginalResolutionSubnet : nn.Module
     {
         using var scope = NewDisposeScope();
         x = orb1.forward(x);
-        x = x + conv_enc1.forward(encoderOuts[0]) + conv_dec1.forward(decoderOuts[0]);
+        x = x.Plus(conv_enc1.forward(encoderOuts[0])).Plus(conv_dec1.forward(decoderOuts[0]));
         x = orb2.forward(x);
-        x = x + conv_enc2.forward(up_enc1.forward(encoderOuts[1])) + conv_dec2.forward(up_dec1.forward(decoderOuts[1]));
+        x = x.Plus(conv_enc2.forward(up_enc1.forward(encoderOuts[1]))).Plus(conv_dec2.forward(up_dec1.forward(decoderOuts[1])));
         x = orb3.forward(x);
-        x = x + conv_enc3.forward(up_enc2.forward(encoderOuts[2])) + conv_dec3.forward(up_dec2.forward(decoderOuts[2]));
+        x = x.Plus(conv_enc3.forward(up_enc2.forward(encoderOuts[2]))).Plus(conv_dec3.forward(up_dec2.forward(decoderOuts[2])));
         return x.MoveToOuterDisposeScope();
     }
 }

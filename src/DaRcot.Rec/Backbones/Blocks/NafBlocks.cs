@@ -86,7 +86,7 @@ public sealed class LocalAvgPool2d : nn.Module<Tensor, Tensor>
         var topLeft = integral[.., .., TensorIndex.Slice(0, ih - kh), TensorIndex.Slice(0, iw - kw)];
         var topRight = integral[.., .., TensorIndex.Slice(0, ih - kh), TensorIndex.Slice(kw, iw)];
         var bottomLeft = integral[.., .., TensorIndex.Slice(kh, ih), TensorIndex.Slice(0, iw - kw)];
-        var local = ((bottomRight + topLeft - topRight - bottomLeft) / (double)(kh * kw)).to(x.dtype);
+        var local = (bottomRight.Plus(topLeft) - topRight - bottomLeft).DividedBy(kh * kw).to(x.dtype);
         long dh = h - local.shape[2], dw = w - local.shape[3];
         // Back to h×w by replicating the border: left/top get the floor of half the gap, right/bottom the ceiling.
         var padded = nn.functional.pad(local, [dw / 2, (dw + 1) / 2, dh / 2, (dh + 1) / 2], PaddingModes.Replicate);
@@ -143,8 +143,8 @@ public sealed class NafBlock : nn.Module<Tensor, Tensor>
         // Simplified channel attention: no activation, no sigmoid (official).
         x = x * sca.forward(x);
         x = conv3.forward(x);
-        var y = inp + x * beta;
+        var y = inp.Plus(x * beta);
         x = conv5.forward(sg.forward(conv4.forward(norm2.forward(y))));
-        return (y + x * gamma).MoveToOuterDisposeScope();
+        return y.Plus(x * gamma).MoveToOuterDisposeScope();
     }
 }

@@ -25,8 +25,8 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = x + attn.forward(norm1.forward(x));
-        y = y + ffn.forward(norm2.forward(y));
+        var y = x.Plus(attn.forward(norm1.forward(x)));
+        y = y.Plus(ffn.forward(norm2.forward(y)));
         return y.MoveToOuterDisposeScope();
     }
 

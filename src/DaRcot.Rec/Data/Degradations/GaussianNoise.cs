@@ -18,6 +18,8 @@ namespace DaRcot.Rec.Data.Degradations;
 /// </remarks>
 public sealed class GaussianNoise : IDegradation
 {
+    private static readonly Scalar EightBitMax = Scalars.Constant(255.0);
+
     /// <summary>Creates the degradation.</summary>
     /// <param name="sigma">Noise standard deviation on the 0–255 scale (the task levels are 15, 25, 50).</param>
     /// <param name="quantize">Official 8-bit quantisation with truncation (default true).</param>
@@ -59,13 +61,13 @@ public sealed class GaussianNoise : IDegradation
         Tensor result;
         if (Quantize)
         {
-            var clean8 = (clean.clamp(0.0, 1.0) * 255.0).round();
-            result = (clean8 + noise * Sigma).clamp(0.0, 255.0).floor() / 255.0;
+            var clean8 = clean.Clamp01().mul(EightBitMax).round();
+            result = clean8.Plus(noise.Times(Sigma)).clamp(Scalars.ZeroReal, EightBitMax).floor().div(EightBitMax);
         }
         else
         {
-            result = clean + noise * (Sigma / 255.0);
-            if (Clip) result = result.clamp(0.0, 1.0);
+            result = clean.Plus(noise.Times(Sigma / 255.0));
+            if (Clip) result = result.Clamp01();
         }
         return result.MoveToOuterDisposeScope();
     }

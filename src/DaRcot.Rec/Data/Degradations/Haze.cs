@@ -18,6 +18,9 @@ namespace DaRcot.Rec.Data.Degradations;
 /// </remarks>
 public sealed class Haze : IDegradation
 {
+    private static readonly Scalar LumaR = Scalars.Constant(0.299), LumaG = Scalars.Constant(0.587), LumaB = Scalars.Constant(0.114);
+    private static readonly Scalar VerticalWeight = Scalars.Constant(0.6), LuminanceWeight = Scalars.Constant(0.4);
+
     /// <summary>Creates the degradation.</summary>
     /// <param name="beta">Scattering coefficient range per unit proxy depth (default 0.6–1.8).</param>
     /// <param name="airlight">Airlight range in [0,1] (default 0.7–1.0).</param>
@@ -61,13 +64,13 @@ public sealed class Haze : IDegradation
         using var scope = torch.NewDisposeScope();
         long b = clean.shape[0], c = clean.shape[1], h = clean.shape[2], w = clean.shape[3];
         var lum = c == 3
-            ? clean.narrow(1, 0, 1) * 0.299 + clean.narrow(1, 1, 1) * 0.587 + clean.narrow(1, 2, 1) * 0.114
+            ? clean.narrow(1, 0, 1).mul(LumaR).Plus(clean.narrow(1, 1, 1).mul(LumaG)).Plus(clean.narrow(1, 2, 1).mul(LumaB))
             : clean.mean(new long[] { 1 }, keepdim: true);
         var coarse = torch.nn.functional.adaptive_avg_pool2d(lum, new long[] { Math.Min(8, h), Math.Min(8, w) });
         var smooth = torch.nn.functional.interpolate(coarse, size: new long[] { h, w }, mode: InterpolationMode.Bilinear, align_corners: false);
         var rows = h > 1 ? torch.linspace(1.0, 0.0, h, dtype: clean.dtype, device: clean.device) : torch.ones(1, dtype: clean.dtype, device: clean.device);
         var vertical = rows.reshape(1, 1, h, 1).expand(b, 1, h, w);
-        return (vertical * 0.6 + smooth * 0.4).clamp(0.0, 1.0).MoveToOuterDisposeScope();
+        return vertical.mul(VerticalWeight).Plus(smooth.mul(LuminanceWeight)).Clamp01().MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -88,6 +91,6 @@ public sealed class Haze : IDegradation
         using var scope = torch.NewDisposeScope();
         var t = torch.exp(-DegradationRandom.PerSample(beta, clean) * depth.to(clean.dtype).to(clean.device));
         var a = DegradationRandom.PerSample(airlight, clean);
-        return (clean * t + a * (1.0 - t)).clamp(0.0, 1.0).MoveToOuterDisposeScope();
+        return (clean * t).Plus(a * t.SubtractedFrom(Scalars.OneReal)).Clamp01().MoveToOuterDisposeScope();
     }
 }

@@ -50,8 +50,8 @@ public sealed class LowLight : IDegradation
         var sigma = DegradationRandom.Uniform(generator, b, NoiseSigma);
         using var scope = torch.NewDisposeScope();
         var noise = DegradationRandom.Normal(generator, clean.shape).to(clean.dtype).to(clean.device);
-        var dark = clean.clamp(0.0, 1.0).pow(DegradationRandom.PerSample(g, clean)) * DegradationRandom.PerSample(s, clean);
-        var result = (dark + noise * DegradationRandom.PerSample(sigma.Select(v => v / 255.0).ToArray(), clean)).clamp(0.0, 1.0);
+        var dark = clean.Clamp01().pow(DegradationRandom.PerSample(g, clean)) * DegradationRandom.PerSample(s, clean);
+        var result = dark.Plus(noise * DegradationRandom.PerSample(sigma.Select(v => v / 255.0).ToArray(), clean)).Clamp01();
         return result.MoveToOuterDisposeScope();
     }
 }

@@ -62,6 +62,7 @@ public sealed class MotionBlur : IDegradation
     {
         DegradationRandom.CheckImages(clean);
         ArgumentNullException.ThrowIfNull(generator);
-        return BlurKernels.Apply(clean, DrawKernels((int)clean.shape[0], generator), Padding).clamp(0.0, 1.0);
+        using var blurred = BlurKernels.Apply(clean, DrawKernels((int)clean.shape[0], generator), Padding);
+        return blurred.Clamp01();
     }
 }

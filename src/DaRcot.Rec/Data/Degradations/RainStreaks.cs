@@ -16,6 +16,8 @@ namespace DaRcot.Rec.Data.Degradations;
 /// </remarks>
 public sealed class RainStreaks : IDegradation
 {
+    private static readonly Scalar Half = Scalars.Constant(0.5);
+
     /// <summary>Creates the degradation (null ranges take the defaults shown).</summary>
     /// <param name="density">Seed probability per pixel (default 0.002–0.008).</param>
     /// <param name="length">Streak length in pixels (default 8–24).</param>
@@ -72,15 +74,15 @@ public sealed class RainStreaks : IDegradation
         var brightness = DegradationRandom.Uniform(generator, b, Brightness);
         using var scope = torch.NewDisposeScope();
         var u = DegradationRandom.Rand(generator, new long[] { b, 1, h, w });
-        var intensity = DegradationRandom.Rand(generator, new long[] { b, 1, h, w }) * 0.5 + 0.5;
+        var intensity = DegradationRandom.Rand(generator, new long[] { b, 1, h, w }).mul(Half).Plus(Half);
         var dens = torch.tensor(density, dtype: ScalarType.Float32).reshape(b, 1, 1, 1);
         var seeds = torch.where(u < dens, intensity, torch.zeros_like(intensity)).to(clean.dtype).to(clean.device);
         var kernels = Enumerable.Range(0, b).Select(i => LineKernel(length[i], angle[i], width[i])).ToList();
         var stacked = BlurKernels.Stack(kernels).to(clean.dtype).to(clean.device).unsqueeze(1); // [B,1,k,k]
         long r = stacked.shape[2] / 2;
         var streaks = VerifiedConv2d.Apply(seeds.reshape(1, b, h, w), stacked, null, new ConvGeometry(1, 1, r, r, 1, 1, b))
-            .reshape(b, 1, h, w).clamp(0.0, 1.0);
-        var result = (clean + DegradationRandom.PerSample(brightness, clean) * streaks).clamp(0.0, 1.0);
+            .reshape(b, 1, h, w).Clamp01();
+        var result = clean.Plus(DegradationRandom.PerSample(brightness, clean) * streaks).Clamp01();
         return result.MoveToOuterDisposeScope();
     }
 
