@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using DaRcot.Rec.Checkpoints;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Files;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
 using Spectre.Console;
@@ -36,18 +37,19 @@ public sealed class BenchCommand : ICliCommand
         var device = new Option<string>("--device", "-d") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int?>("--threads", "-t") { Description = "Intra-op CPU threads (torch.set_num_threads); default: libtorch's choice." };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var budget = new Option<string?>("--memory-budget") { Description = "Memory the forward pass may use, e.g. 8G (default: half the available memory, at most 4G); larger inputs are refused before anything is allocated." };
         var command = new Command("bench", "Time forward passes of a network (random or loaded weights) and report latency and images/s.");
-        foreach (var option in new Option[] { arch, config, weights, containerKey, size, batch, iterations, warmup, device, threads, json })
+        foreach (var option in new Option[] { arch, config, weights, containerKey, size, batch, iterations, warmup, device, threads, json, budget })
             command.Options.Add(option);
-        command.SetAction(parseResult => Run(new Request(
+        command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("bench", () => Run(new Request(
             parseResult.GetValue(arch)!, parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),
             parseResult.GetValue(size), parseResult.GetValue(batch), parseResult.GetValue(iterations), parseResult.GetValue(warmup),
-            parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(threads), parseResult.GetValue(json))));
+            parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(threads), parseResult.GetValue(json), parseResult.GetValue(budget)))));
         return command;
     }
 
     private sealed record Request(string Arch, string? ConfigPath, string? Weights, string? ContainerKey, int Size, int Batch,
-        int Iterations, int Warmup, string Device, int? Threads, bool Json);
+        int Iterations, int Warmup, string Device, int? Threads, bool Json, string? MemoryBudget);
 
     private sealed record Result(string Arch, string Device, int Threads, int Size, int Batch, int Warmup, long Parameters,
         double[] Milliseconds)
@@ -75,37 +77,52 @@ public sealed class BenchCommand : ICliCommand
         if (r.Iterations < 1) return Fail($"--iterations must be at least 1, got {r.Iterations}.");
         if (r.Warmup < 0) return Fail($"--warmup must not be negative, got {r.Warmup}.");
         if (r.Threads is < 1) return Fail($"--threads must be at least 1, got {r.Threads}.");
-        try
+        long? budget = r.MemoryBudget is null ? null : ByteSize.Parse(r.MemoryBudget);
+        string? configJson = null;
+        if (r.ConfigPath is not null)
         {
-            string? configJson = null;
-            if (r.ConfigPath is not null)
-            {
-                if (!File.Exists(r.ConfigPath)) return Fail($"config file '{r.ConfigPath}' does not exist.");
-                configJson = File.ReadAllText(r.ConfigPath);
-            }
-            if (r.Weights is not null && !File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
-            // Resolve the device before building a possibly large model, so a bad --device fails fast.
-            var device = Restorer.ResolveDevice(r.Device);
-            if (r.Threads is int n) set_num_threads(n);
+            if (!File.Exists(r.ConfigPath)) return Fail($"config file '{r.ConfigPath}' does not exist.");
+            configJson = File.ReadAllText(r.ConfigPath);
+        }
+        if (r.Weights is not null && !File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
+        // Resolve the device before building a possibly large model, so a bad --device fails fast.
+        var device = Restorer.ResolveDevice(r.Device);
+        if (r.Threads is int n) set_num_threads(n);
 
-            var result = Measure(r, configJson, device);
-            Console.Out.Write(r.Json ? ToJson(result) : ToTable(result));
-            return 0;
-        }
-        catch (Exception e) when (e is DaRcotException or ArgumentException or IOException or UnauthorizedAccessException)
-        {
-            return Fail(e.Message);
-        }
+        var result = Measure(r, configJson, device, budget);
+        if (result is null) return 1;
+        Console.Out.Write(r.Json ? ToJson(result) : ToTable(result));
+        return 0;
     }
 
-    private static Result Measure(Request r, string? configJson, Device device)
+    /// <summary>Refuses (one line, returns false) a forward pass that cannot fit the memory budget, before the input
+    /// exists: bench times whole images, so the restorer's plan must need no tiles.</summary>
+    private static bool FitsInMemory(Request r, nn.Module<Tensor, Tensor> model, ArchInfo info, long? budget)
     {
-        var (model, info) = ModelFactory.Create(r.Arch, configJson);
+        using var planner = new Restorer(model, info, new RestorerOptions { Device = r.Device, MemoryBudgetBytes = budget }, ownsModel: false);
+        try
+        {
+            var plan = planner.Plan(r.Batch, info.InputChannels, r.Size, r.Size);
+            if (plan.TileSize is null) return true;
+            long needed = (long)r.Batch * r.Size * r.Size * (plan.WorkingBytesPerPixel + info.InputChannels * 4);
+            Fail($"a forward pass on {r.Batch}×{info.InputChannels}×{r.Size}×{r.Size} needs about {ByteSize.Format(needed)} but the memory budget is {ByteSize.Format(plan.BudgetBytes)}; use a smaller --size or --batch, or raise --memory-budget.");
+        }
+        catch (MemoryBudgetException e)
+        {
+            Fail($"a forward pass on {r.Batch}×{info.InputChannels}×{r.Size}×{r.Size} needs at least {ByteSize.Format(e.NeededBytes)} but the memory budget is {ByteSize.Format(e.BudgetBytes)}; use a smaller --size or --batch.");
+        }
+        return false;
+    }
+
+    private static Result? Measure(Request r, string? configJson, Device device, long? budget)
+    {
+        var (model, info) = ModelFactory.Create(r.Arch, configJson, new CliLogger("bench"));
         using (model)
         {
             if (r.Weights is not null) StateDictLoader.LoadFile(model, r.Weights, r.ContainerKey, strict: true);
             model.to(device);
             model.eval();
+            if (!FitsInMemory(r, model, info, budget)) return null;
             long parameters = model.parameters().Sum(p => p.numel());
 
             // A fixed generator: every run times the same input, and other users of the global RNG are untouched.

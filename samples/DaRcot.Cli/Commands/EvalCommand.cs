@@ -22,7 +22,10 @@ namespace DaRcot.Cli.Commands;
 /// outputs, plus BT.601 Y variants. Inputs are padded to the model's size multiple and cropped back (no pixel is
 /// dropped); <c>--official-crop</c> reproduces the official tester's crop to multiples of 8 instead.
 /// <c>--input-baseline</c> scores the degraded inputs themselves (the "Input" row of restoration tables), no model.
-/// Every error is one line on standard error and exit code 1.
+/// The report location (and <c>--save-images</c>) is checked for writability before anything runs. An image that
+/// cannot be evaluated is skipped with its reason on stderr and in the report (exit code 2; <c>--fail-fast</c> stops
+/// instead); a stopped run (Ctrl-C: exit 130, or a fail-fast error) still writes the results it has, marked partial.
+/// Every other error is one line on standard error and exit code 1.
 /// </remarks>
 public sealed class EvalCommand : ICliCommand
 {
@@ -43,91 +46,101 @@ public sealed class EvalCommand : ICliCommand
         var noQuantize = new Option<bool>("--no-quantize") { Description = "Score the float outputs (clamped) instead of 8-bit-rounded ones." };
         var saveImages = new Option<string?>("--save-images") { Description = "Folder to save the restored images in (one sub-folder per test set)." };
         var method = new Option<string?>("--method", "-m") { Description = "Method name for the table row (default: the preset, arch or 'Input')." };
+        var failFast = new Option<bool>("--fail-fast") { Description = "Stop at the first image that cannot be evaluated (default: skip it, list it, exit 2)." };
 
         var command = new Command("eval", "Evaluate a model on the official DA-RCOT test sets and write the paper-style PSNR/SSIM table (Markdown + CSV).");
-        foreach (var option in new Option[] { data, output, tasks, preset, arch, config, weights, containerKey, device, baseline, officialCrop, noQuantize, saveImages, method })
+        foreach (var option in new Option[] { data, output, tasks, preset, arch, config, weights, containerKey, device, baseline, officialCrop, noQuantize, saveImages, method, failFast })
             command.Options.Add(option);
-        command.SetAction((parseResult, cancellationToken) => Task.FromResult(Run(new Request(
+        command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("eval", () => Run(new Request(
             parseResult.GetValue(data)!, parseResult.GetValue(output)!, parseResult.GetValue(tasks), parseResult.GetValue(preset),
             parseResult.GetValue(arch), parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),
             parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(baseline), parseResult.GetValue(officialCrop),
-            parseResult.GetValue(noQuantize), parseResult.GetValue(saveImages), parseResult.GetValue(method)), cancellationToken)));
+            parseResult.GetValue(noQuantize), parseResult.GetValue(saveImages), parseResult.GetValue(method), parseResult.GetValue(failFast)), cancellationToken)));
         return command;
     }
 
     private sealed record Request(string Data, string Output, string[]? Tasks, string? Preset, string? Arch, string? ConfigPath,
-        string? Weights, string? ContainerKey, string Device, bool Baseline, bool OfficialCrop, bool NoQuantize, string? SaveImages, string? Method);
+        string? Weights, string? ContainerKey, string Device, bool Baseline, bool OfficialCrop, bool NoQuantize, string? SaveImages, string? Method, bool FailFast);
 
     private static int Run(Request r, CancellationToken cancellationToken)
     {
+        int models = (r.Preset is null ? 0 : 1) + (r.Arch is null ? 0 : 1) + (r.Baseline ? 1 : 0);
+        if (models != 1) return Fail("give exactly one of --preset NAME, --arch ARCH or --input-baseline.");
+        if (!r.Baseline && r.Weights is null) return Fail("--weights FILE is required with --preset or --arch.");
+        if (r.Baseline && r.Weights is not null) return Fail("--input-baseline runs no model; drop --weights.");
+        if (r.Weights is not null && !File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
+        if (r.Preset is not null && r.ConfigPath is not null) return Fail("--config goes with --arch; a preset has its own configuration.");
+        if (!Directory.Exists(r.Data)) return Fail($"test folder '{r.Data}' does not exist.");
+        // Where the report and images go is checked before a single image is restored.
+        OutputPaths.EnsureWritableFile(r.Output);
+        if (r.SaveImages is not null) OutputPaths.EnsureWritableFolder(r.SaveImages);
+
+        var problems = new List<string>();
+        var tasks = r.Tasks is { Length: > 0 } ? r.Tasks : null;
+        var sets = OfficialTestLayout.Discover(r.Data, tasks, problems);
+        foreach (var p in problems) Console.Error.WriteLine($"darcot eval: note: {p}");
+        if (sets.Count == 0 || sets.All(s => s.Items.Count == 0)) return Fail($"no test images found under '{r.Data}'.");
+
+        Restorer? restorer = null;
         try
         {
-            int models = (r.Preset is null ? 0 : 1) + (r.Arch is null ? 0 : 1) + (r.Baseline ? 1 : 0);
-            if (models != 1) return Fail("give exactly one of --preset NAME, --arch ARCH or --input-baseline.");
-            if (!r.Baseline && r.Weights is null) return Fail("--weights FILE is required with --preset or --arch.");
-            if (r.Baseline && r.Weights is not null) return Fail("--input-baseline runs no model; drop --weights.");
-            if (r.Weights is not null && !File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
-            if (r.Preset is not null && r.ConfigPath is not null) return Fail("--config goes with --arch; a preset has its own configuration.");
-            if (!Directory.Exists(r.Data)) return Fail($"test folder '{r.Data}' does not exist.");
+            var options = new EvaluationOptions { OfficialCrop = r.OfficialCrop, QuantizeOutputs = !r.NoQuantize, SaveDirectory = r.SaveImages, FailFast = r.FailFast };
+            Func<Tensor, Tensor> restore;
+            string methodName;
+            if (r.Baseline)
+            {
+                restore = x => x.clone();
+                methodName = r.Method ?? "Input";
+            }
+            else
+            {
+                string? configJson = null;
+                if (r.ConfigPath is not null)
+                {
+                    if (!File.Exists(r.ConfigPath)) return Fail($"config file '{r.ConfigPath}' does not exist.");
+                    configJson = File.ReadAllText(r.ConfigPath);
+                }
+                var restorerOptions = new RestorerOptions { Device = r.Device };
+                var logger = new CliLogger("eval");
+                restorer = r.Preset is not null
+                    ? Restorer.Load(Presets.Get(r.Preset), r.Weights!, r.ContainerKey, restorerOptions, logger)
+                    : Restorer.Load(r.Arch!, configJson, r.Weights!, r.ContainerKey, restorerOptions, logger);
+                var loaded = restorer;
+                // Pad exactly as the architecture needs, so the restorer's own padding is a no-op.
+                options = options with { SizeMultiple = loaded.Info.SizeMultiple, PadMode = loaded.Info.PadMode };
+                restore = x =>
+                {
+                    using (no_grad()) return loaded.Restore(x, null, cancellationToken);
+                };
+                methodName = r.Method ?? r.Preset ?? r.Arch!;
+            }
 
-            var problems = new List<string>();
-            var tasks = r.Tasks is { Length: > 0 } ? r.Tasks : null;
-            var sets = OfficialTestLayout.Discover(r.Data, tasks, problems);
-            foreach (var p in problems) Console.Error.WriteLine($"darcot eval: note: {p}");
-            if (sets.Count == 0 || sets.All(s => s.Items.Count == 0)) return Fail($"no test images found under '{r.Data}'.");
-
-            Restorer? restorer = null;
+            var runner = new EvaluationRunner(restore, options);
+            EvaluationReport report;
             try
             {
-                var options = new EvaluationOptions { OfficialCrop = r.OfficialCrop, QuantizeOutputs = !r.NoQuantize, SaveDirectory = r.SaveImages };
-                Func<Tensor, Tensor> restore;
-                string methodName;
-                if (r.Baseline)
-                {
-                    restore = x => x.clone();
-                    methodName = r.Method ?? "Input";
-                }
-                else
-                {
-                    string? configJson = null;
-                    if (r.ConfigPath is not null)
-                    {
-                        if (!File.Exists(r.ConfigPath)) return Fail($"config file '{r.ConfigPath}' does not exist.");
-                        configJson = File.ReadAllText(r.ConfigPath);
-                    }
-                    var restorerOptions = new RestorerOptions { Device = r.Device };
-                    restorer = r.Preset is not null
-                        ? Restorer.Load(Presets.Get(r.Preset), r.Weights!, r.ContainerKey, restorerOptions)
-                        : Restorer.Load(r.Arch!, configJson, r.Weights!, r.ContainerKey, restorerOptions);
-                    var loaded = restorer;
-                    // Pad exactly as the architecture needs, so the restorer's own padding is a no-op.
-                    options = options with { SizeMultiple = loaded.Info.SizeMultiple, PadMode = loaded.Info.PadMode };
-                    restore = x =>
-                    {
-                        using (no_grad()) return loaded.Restore(x, null, cancellationToken);
-                    };
-                    methodName = r.Method ?? r.Preset ?? r.Arch!;
-                }
-
-                var runner = new EvaluationRunner(restore, options);
-                var report = Evaluate(runner, sets, methodName, cancellationToken);
-                var written = ReportWriter.Write(report, r.Output);
-                Console.Out.Write(ReportWriter.ToMarkdown(report));
-                Console.Out.WriteLine($"wrote {string.Join(", ", written)}");
-                return 0;
+                report = Evaluate(runner, sets, methodName, cancellationToken);
             }
-            finally
+            catch (Exception e) when (e is IPartialEvaluation partial)
             {
-                restorer?.Dispose();
+                // The results so far are worth keeping: write them, marked partial, then report the stop.
+                var kept = ReportWriter.Write(partial.Partial, r.Output);
+                Console.Error.WriteLine($"darcot eval: wrote the partial results to {string.Join(", ", kept)}");
+                return e is OperationCanceledException ? CliOutput.Cancelled("eval") : Fail(e.Message);
             }
+            var written = ReportWriter.Write(report, r.Output);
+            Console.Out.Write(ReportWriter.ToMarkdown(report));
+            Console.Out.WriteLine($"wrote {string.Join(", ", written)}");
+            foreach (var set in report.Sets)
+            {
+                foreach (var why in set.Skipped) Console.Error.WriteLine($"darcot eval: skipped {set.Name}/{why}");
+                foreach (var why in set.Failed) Console.Error.WriteLine($"darcot eval: could not evaluate {set.Name}/{why}");
+            }
+            return report.Sets.Any(s => s.Failed.Count > 0) ? CliOutput.PartialFailure : 0;
         }
-        catch (OperationCanceledException)
+        finally
         {
-            return Fail("cancelled.");
-        }
-        catch (Exception e) when (e is DaRcotException or ArgumentException or IOException or UnauthorizedAccessException)
-        {
-            return Fail(e.Message);
+            restorer?.Dispose();
         }
     }
 

@@ -26,7 +26,7 @@ public sealed class InfoCommand : ICliCommand
         command.Arguments.Add(checkpoint);
         command.Options.Add(all);
         command.Options.Add(json);
-        command.SetAction(parseResult => Run(parseResult.GetValue(checkpoint)!, parseResult.GetValue(all), parseResult.GetValue(json)));
+        command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("info", () => Run(parseResult.GetValue(checkpoint)!, parseResult.GetValue(all), parseResult.GetValue(json))));
         return command;
     }
 
@@ -38,15 +38,9 @@ public sealed class InfoCommand : ICliCommand
             Console.Out.Write(json ? ToJson(info, all) : ToText(info, all));
             return 0;
         }
-        catch (DaRcotException e)
-        {
-            Console.Error.WriteLine($"darcot info: {e.Message}");
-            return 1;
-        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"darcot info: cannot read '{path}': {e.Message}");
-            return 1;
+            return CliOutput.Fail("info", $"cannot read '{path}': {e.Message}");
         }
     }
 
@@ -57,6 +51,7 @@ public sealed class InfoCommand : ICliCommand
         CheckpointFormat.Pickle => "bare pickle",
         CheckpointFormat.Safetensors => "safetensors",
         CheckpointFormat.TorchSharp => "TorchSharp (Module.save)",
+        CheckpointFormat.DaRcotTraining => "DaRcot training checkpoint (darcot train; load its 'transport' weights with --weights)",
         _ => f.ToString(),
     };
 

@@ -32,7 +32,7 @@ public sealed class MetricsCommand : ICliCommand
         var command = new Command("metrics", "PSNR and SSIM (scikit-image conventions) of a restored image against its reference, as JSON.");
         command.Arguments.Add(restored);
         command.Arguments.Add(reference);
-        command.SetAction(parseResult => Run(parseResult.GetValue(restored)!, parseResult.GetValue(reference)!));
+        command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("metrics", () => Run(parseResult.GetValue(restored)!, parseResult.GetValue(reference)!)));
         return command;
     }
 

@@ -6,6 +6,7 @@ using DaRcot.Rec.Checkpoints;
 using DaRcot.Rec.Data.Datasets;
 using DaRcot.Rec.Data.Samplers;
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Files;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
 using DaRcot.Rec.Potentials;
@@ -18,15 +19,15 @@ using static TorchSharp.torch;
 namespace DaRcot.Cli.Commands;
 
 /// <summary>
-/// <c>darcot train CONFIG.json [--resume]</c>: optimal-transport training of any registered architecture against a
-/// potential network, with a progress bar, checkpoints, a loss-history CSV and plot in the output folder.
+/// <c>darcot train CONFIG.json [--resume] [--fail-fast]</c>: optimal-transport training of any registered architecture
+/// against a potential network, with a progress bar, checkpoints, a loss-history CSV and plot in the output folder.
 /// </summary>
 /// <remarks>
 /// CONFIG.json (every field but <c>model.arch</c>, <c>data</c> and <c>output</c> has the official default):
 /// <code>
 /// {
 ///   "model":     { "arch": "darcot", "config": { ...official constructor arguments... } },
-///   "potential": { "kind": "official" | "pooled", "patch": 128 },
+///   "potential": { "kind": "official" | "pooled", "patch": 128, "width": 8 | 16 | 32 | 64 },
 ///   "data":      { "clean": "folder of clean images", "tasks": ["denoise_25", "derain"],   // synthetic degradations
 ///                  or "official_root": "data/Train", "data_dir": "data_dir", "tasks": [...],   // official layout
 ///                  "patch_size": 128, "batch_size": 2, "samples_per_epoch": 0, "workers": 2, "seed": 1 },
@@ -38,6 +39,11 @@ namespace DaRcot.Cli.Commands;
 /// </code>
 /// The output folder receives <c>checkpoint.darcot-train</c>, <c>loss_history.csv</c>, <c>loss_history.png</c>,
 /// <c>config.json</c> and, at the end, <c>transport.safetensors</c> (load it with <c>darcot restore --arch ...</c>).
+/// Reliability: the folder is locked (<c>train.lock</c>, PID; a stale lock is taken over) and temporary files of a
+/// killed run are removed; libtorch is seeded from <c>trainer.seed</c> (with <c>data.seed</c>, two runs of one config
+/// give the same losses); a failed <c>--resume</c> changes nothing in the folder; images that cannot be used are
+/// skipped and listed at the end (exit 2; <c>--fail-fast</c> stops instead); Ctrl-C writes a checkpoint of the
+/// completed steps and exits with 130. The pooled critic's width defaults to one sized to the transport network.
 /// </remarks>
 public sealed class TrainCommand : ICliCommand
 {
@@ -47,12 +53,14 @@ public sealed class TrainCommand : ICliCommand
         var config = new Argument<string>("config") { Description = "Training configuration (JSON): model, potential, data, trainer, output." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in the output folder." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar (log lines only)." };
+        var failFast = new Option<bool>("--fail-fast") { Description = "Stop at the first training image that cannot be used (default: skip it and list it at the end)." };
         var command = new Command("train", "Train a restoration network with the DA-RCOT optimal-transport objective (FROT cost, potential network).");
         command.Arguments.Add(config);
         command.Options.Add(resume);
         command.Options.Add(quiet);
-        command.SetAction((parseResult, cancellationToken) =>
-            Task.FromResult(Run(parseResult.GetValue(config)!, parseResult.GetValue(resume), parseResult.GetValue(quiet), cancellationToken)));
+        command.Options.Add(failFast);
+        command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("train", () =>
+            Run(parseResult.GetValue(config)!, parseResult.GetValue(resume), parseResult.GetValue(quiet), parseResult.GetValue(failFast), cancellationToken)));
         return command;
     }
 
@@ -77,6 +85,7 @@ public sealed class TrainCommand : ICliCommand
     {
         [JsonPropertyName("kind")] public string Kind { get; init; } = "official";
         [JsonPropertyName("patch")] public int? Patch { get; init; }
+        [JsonPropertyName("width")] public int? Width { get; init; }
     }
 
     public sealed record DataSection
@@ -90,6 +99,15 @@ public sealed class TrainCommand : ICliCommand
         [JsonPropertyName("samples_per_epoch")] public int SamplesPerEpoch { get; init; }
         [JsonPropertyName("workers")] public int Workers { get; init; } = 2;
         [JsonPropertyName("seed")] public long Seed { get; init; } = 1;
+
+        /// <summary>Throws <see cref="TrainingConfigException"/> naming the first invalid field.</summary>
+        public void Validate()
+        {
+            if (PatchSize < 1) throw new TrainingConfigException("data.patch_size", $"must be >= 1, got {PatchSize}.");
+            if (BatchSize < 1) throw new TrainingConfigException("data.batch_size", $"must be >= 1, got {BatchSize}.");
+            if (SamplesPerEpoch < 0) throw new TrainingConfigException("data.samples_per_epoch", $"must be >= 0 (0 = every item once), got {SamplesPerEpoch}.");
+            if (Workers < 1) throw new TrainingConfigException("data.workers", $"must be >= 1, got {Workers}.");
+        }
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new()
@@ -100,137 +118,193 @@ public sealed class TrainCommand : ICliCommand
         WriteIndented = true,
     };
 
-    private static int Run(string configPath, bool resume, bool quiet, CancellationToken cancellationToken)
+    private static int Run(string configPath, bool resume, bool quiet, bool failFast, CancellationToken cancellationToken)
     {
+        if (RegularFile.Problem(configPath) is { } problem) return Fail($"config file '{configPath}' {problem}");
+        var text = File.ReadAllText(configPath);
+        TrainConfig cfg;
         try
         {
-            if (!File.Exists(configPath)) return Fail($"config file '{configPath}' does not exist.");
-            var text = File.ReadAllText(configPath);
-            TrainConfig cfg;
-            try
-            {
-                cfg = JsonSerializer.Deserialize<TrainConfig>(text, JsonOptions) ?? throw new JsonException("the file is empty.");
-            }
-            catch (JsonException e)
-            {
-                return Fail($"config '{configPath}' is not valid: {e.Message}");
-            }
-            if (cfg.Model?.Arch is null) return Fail("config: 'model.arch' is required (" + string.Join(", ", ModelFactory.KnownArchs) + ").");
-            if (cfg.Data is null) return Fail("config: 'data' is required.");
-            if (cfg.Output is null) return Fail("config: 'output' (the run folder) is required.");
-            var baseDir = Path.GetDirectoryName(Path.GetFullPath(configPath))!;
-            var output = Path.GetFullPath(Path.Combine(baseDir, cfg.Output));
-            var options = cfg.Trainer with { OutputDirectory = output, BatchSize = cfg.Trainer.BatchSize == 0 ? cfg.Data.BatchSize : cfg.Trainer.BatchSize };
+            cfg = JsonSerializer.Deserialize<TrainConfig>(text, JsonOptions) ?? throw new JsonException("the file holds 'null', not a configuration object.");
+        }
+        catch (JsonException e)
+        {
+            return Fail($"config '{configPath}': {JsonErrorText.Describe(e)}");
+        }
+        if (cfg.Model?.Arch is null) return Fail("config: 'model.arch' is required (" + string.Join(", ", ModelFactory.KnownArchs) + ").");
+        if (cfg.Data is null) return Fail("config: 'data' is required.");
+        if (cfg.Output is null) return Fail("config: 'output' (the run folder) is required.");
+        var baseDir = Path.GetDirectoryName(Path.GetFullPath(configPath))!;
+        var output = Path.GetFullPath(Path.Combine(baseDir, cfg.Output));
+        var options = cfg.Trainer with { OutputDirectory = output, BatchSize = cfg.Trainer.BatchSize == 0 ? cfg.Data.BatchSize : cfg.Trainer.BatchSize };
+        try
+        {
             options.Validate();
-            var checkpoint = Path.Combine(output, TrainingCheckpoint.DefaultFileName);
-            if (resume && !File.Exists(checkpoint)) return Fail($"--resume: no checkpoint at '{checkpoint}'.");
-            if (!resume && File.Exists(checkpoint)) return Fail($"'{output}' already holds a checkpoint; pass --resume to continue it or choose another output folder.");
+            cfg.Data.Validate();
+        }
+        catch (TrainingConfigException e)
+        {
+            // Trainer fields are named as written in the file: 'trainer.epochs', not 'epochs'.
+            var field = e.Field.Contains('.') ? e.Field : "trainer." + e.Field;
+            return Fail($"config: '{field}' {e.Reason}");
+        }
 
-            // The library's parser: cpu, cuda, cuda:N, with the same DeviceUnavailableException as `darcot restore`.
-            var device = Restorer.ResolveDevice(cfg.Device);
+        // The library's parser: cpu, cuda, cuda:N, with the same DeviceUnavailableException as `darcot restore`.
+        var device = Restorer.ResolveDevice(cfg.Device);
+        using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(quiet ? LogLevel.Information : LogLevel.Warning));
+        var logger = loggerFactory.CreateLogger("darcot.train");
+        var items = LoadItems(cfg.Data, baseDir);
+        if (items.Count == 0) return Fail("config: the data section yields no training images.");
 
-            var items = LoadItems(cfg.Data, baseDir);
-            if (items.Count == 0) return Fail("config: the data section yields no training images.");
-            var source = new StreamingBatchSource(items, new StreamingBatchOptions
-            {
-                BatchSize = cfg.Data.BatchSize,
-                PatchSize = cfg.Data.PatchSize,
-                SamplesPerEpoch = cfg.Data.SamplesPerEpoch,
-                Workers = Math.Max(1, cfg.Data.Workers),
-                Seed = cfg.Data.Seed,
-            }, cancellationToken: cancellationToken);
+        var createdFolder = !Directory.Exists(output);
+        var runLock = RunFolderLock.Acquire(output, logger);
+        try
+        {
+            return TrainLocked(cfg, text, options, output, device, items, resume, quiet, failFast, logger, cancellationToken);
+        }
+        finally
+        {
+            runLock.Dispose();
+            // A run that failed before writing anything leaves no empty folder behind.
+            if (createdFolder && Directory.Exists(output) && !Directory.EnumerateFileSystemEntries(output).Any()) Directory.Delete(output);
+        }
+    }
 
-            var (model, _) = ModelFactory.Create(cfg.Model.Arch, cfg.Model.Config?.ToJsonString());
-            using var transport = model;
-            using nn.Module<Tensor, Tensor> potential = cfg.Potential.Kind.ToLowerInvariant() switch
-            {
-                "official" => new OfficialCritic(cfg.Potential.Patch ?? cfg.Data.PatchSize),
-                "pooled" => new PooledCritic(),
-                _ => throw new ModelConfigException("potential.kind", $"'{cfg.Potential.Kind}' is not 'official' or 'pooled'."),
-            };
-            if (potential is OfficialCritic oc && oc.PatchSize != cfg.Data.PatchSize)
-                return Fail($"config: the official potential takes {oc.PatchSize}² patches but data.patch_size is {cfg.Data.PatchSize}; use the same size or potential.kind 'pooled'.");
-            transport.to(device);
-            potential.to(device);
+    private static int TrainLocked(TrainConfig cfg, string text, OtTrainerOptions options, string output, Device device,
+        IReadOnlyList<TrainingItem> items, bool resume, bool quiet, bool failFast, ILogger logger, CancellationToken cancellationToken)
+    {
+        // Under the lock no other run writes here, so any temporary file is a killed run's.
+        var (stale, staleBytes) = AtomicFile.DeleteStaleTemporaryFiles(output);
+        if (stale > 0) Console.Error.WriteLine($"darcot train: note: removed {stale} temporary file(s) ({ByteSize.Format(staleBytes)}) left by an interrupted run.");
+        var checkpoint = Path.Combine(output, TrainingCheckpoint.DefaultFileName);
+        if (resume && !File.Exists(checkpoint)) return Fail($"--resume: no checkpoint at '{checkpoint}'.");
+        if (!resume && File.Exists(checkpoint)) return Fail($"'{output}' already holds a checkpoint; pass --resume to continue it or choose another output folder.");
 
-            Directory.CreateDirectory(output);
-            // Atomic: an interrupted start never leaves a truncated config.json beside a valid checkpoint.
-            AtomicFile.Write(Path.Combine(output, "config.json"), stream =>
-            {
-                using var writer = new StreamWriter(stream, leaveOpen: true);
-                writer.Write(text);
-            });
-            using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(quiet ? LogLevel.Information : LogLevel.Warning));
-            var logger = loggerFactory.CreateLogger("darcot.train");
-            using var trainer = new OtTrainer(transport, potential, options, logger, JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }));
-            if (resume) trainer.Resume(checkpoint);
+        // Every random draw of a run comes from the config's seeds: libtorch's global generator (initial weights,
+        // dropout) from trainer.seed, the data from data.seed, the gradient penalty from (trainer.seed, step).
+        manual_seed(options.Seed);
+        if (device.type == DeviceType.CUDA) cuda.manual_seed_all(options.Seed);
+        var (model, _) = ModelFactory.Create(cfg.Model!.Arch!, cfg.Model.Config?.ToJsonString(), logger);
+        using var transport = model;
+        var transportParameters = Parameters(transport);
+        using var potential = CreatePotential(cfg, transportParameters, out var potentialDescription);
+        transport.to(device);
+        potential.to(device);
+        Console.Out.WriteLine(Holds(transportParameters, Parameters(potential), potentialDescription, options.Optimizer));
 
-            var total = (long)options.Epochs * source.BatchesPerEpoch;
-            if (options.MaxSteps is long max) total = Math.Min(total, max);
-            if (quiet || Console.IsOutputRedirected)
-                trainer.Train(source, null, cancellationToken);
-            else
-                AnsiConsole.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask("training", maxValue: Math.Max(1, total));
-                        task.Value = trainer.Position.Step;
-                        trainer.Train(source, new InlineProgress(p =>
-                        {
-                            task.Value = p.Losses.Step;
-                            task.Description = $"ep {p.Losses.Epoch} step {p.Losses.Step} L_T {p.Losses.TransportLoss:G4} L_phi {p.Losses.PotentialLoss:G3} {p.ImagesPerSecond:F1} img/s";
-                        }), cancellationToken);
-                    });
+        using var trainer = new OtTrainer(transport, potential, options, logger, JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }));
+        // All or nothing: a checkpoint that does not fit this config throws here, before anything in the folder changes.
+        if (resume) trainer.Resume(checkpoint);
+        // Atomic: an interrupted start never leaves a truncated config.json beside a valid checkpoint.
+        AtomicFile.Write(Path.Combine(output, "config.json"), stream =>
+        {
+            using var writer = new StreamWriter(stream, leaveOpen: true);
+            writer.Write(text);
+        });
 
-            var weightsPath = Path.Combine(output, "transport.safetensors");
-            SafetensorsFile.Write(weightsPath, transport.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu()));
-            var last = trainer.History.Rows.LastOrDefault();
-            Console.WriteLine($"trained {trainer.Position.Step} steps; last transport loss {last?.TransportLoss:G6}; checkpoint {checkpoint}; weights {weightsPath}");
-            return 0;
+        var data = cfg.Data!;
+        var source = new StreamingBatchSource(items, new StreamingBatchOptions
+        {
+            BatchSize = data.BatchSize,
+            PatchSize = data.PatchSize,
+            SamplesPerEpoch = data.SamplesPerEpoch,
+            Workers = data.Workers,
+            Seed = data.Seed,
+            FailFast = failFast,
+        }, logger: logger);
+        try
+        {
+            Train(trainer, source, options, quiet, cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            return Fail("cancelled; the checkpoint holds the completed steps (continue with --resume).");
+            return CliOutput.Cancelled("train", $"cancelled after step {trainer.Position.Step}; '{checkpoint}' holds every completed step (continue with --resume).");
         }
-        catch (DaRcotException e)
+
+        var weightsPath = Path.Combine(output, "transport.safetensors");
+        SafetensorsFile.Write(weightsPath, transport.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu()));
+        var last = trainer.History.Rows.LastOrDefault();
+        Console.WriteLine($"trained {trainer.Position.Step} steps; last transport loss {last?.TransportLoss:G6}; checkpoint {checkpoint}; weights {weightsPath}");
+        foreach (var (path, reason) in source.SkippedFiles.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            Console.Error.WriteLine($"darcot train: skipped {path}: {reason}");
+        return source.SkippedFiles.Count > 0 ? CliOutput.PartialFailure : 0;
+    }
+
+    private static void Train(OtTrainer trainer, StreamingBatchSource source, OtTrainerOptions options, bool quiet, CancellationToken cancellationToken)
+    {
+        var total = (long)options.Epochs * source.BatchesPerEpoch;
+        if (options.MaxSteps is long max) total = Math.Min(total, max);
+        if (quiet || Console.IsOutputRedirected)
         {
-            return Fail(e.Message);
+            trainer.Train(source, null, cancellationToken);
+            return;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("training", maxValue: Math.Max(1, total));
+                task.Value = trainer.Position.Step;
+                trainer.Train(source, new SyncProgress<TrainingProgress>(p =>
+                {
+                    task.Value = p.Losses.Step;
+                    task.Description = $"ep {p.Losses.Epoch} step {p.Losses.Step} L_T {p.Losses.TransportLoss:G4} L_phi {p.Losses.PotentialLoss:G3} {p.ImagesPerSecond:F1} img/s";
+                }), cancellationToken);
+            });
+    }
+
+    private static nn.Module<Tensor, Tensor> CreatePotential(TrainConfig cfg, long transportParameters, out string description)
+    {
+        var patch = cfg.Potential.Patch ?? cfg.Data!.PatchSize;
+        switch (cfg.Potential.Kind.ToLowerInvariant())
         {
-            return Fail(e.Message);
+            case "official":
+                if (cfg.Potential.Width is not null)
+                    throw new TrainingConfigException("potential.width", "applies to the 'pooled' potential only; the official one has the official widths.");
+                if (patch != cfg.Data!.PatchSize)
+                    throw new TrainingConfigException("potential.patch", $"the official potential takes {patch}² patches but data.patch_size is {cfg.Data.PatchSize}; use the same size or potential.kind 'pooled'.");
+                description = $"official F_net for {patch}² patches";
+                return new OfficialCritic(patch);
+            case "pooled":
+                // The official trunk (13.7 M parameters) would dwarf a small transport network and its checkpoint.
+                var width = cfg.Potential.Width ?? PooledCritic.WidthFor(transportParameters);
+                description = $"pooled critic of width {width}{(cfg.Potential.Width is null ? ", sized to the transport network" : "")}";
+                return new PooledCritic(width);
+            default:
+                throw new TrainingConfigException("potential.kind", $"'{cfg.Potential.Kind}' is not 'official' or 'pooled'.");
         }
-        catch (System.Runtime.InteropServices.ExternalException e)
-        {
-            // libtorch errors carry a native stack trace after the first line; the first line is the message.
-            return Fail("libtorch: " + e.Message.Split('\n')[0]);
-        }
-        catch (Exception e) when (e is JsonException or NotSupportedException or FormatException)
-        {
-            return Fail(e.Message);
-        }
+    }
+
+    private static long Parameters(nn.Module module) => module.parameters().Sum(p => p.numel());
+
+    // What each checkpoint will hold, so a large file is never a surprise.
+    private static string Holds(long transport, long potential, string potentialDescription, OptimizerKind optimizer)
+    {
+        // Buffers per parameter in TorchSharp's saved optimizer state (measured): RMSprop keeps three (square
+        // average, momentum and gradient average, used or not), Adam two (the moments).
+        int states = optimizer == OptimizerKind.Adam ? 2 : 3;
+        long bytes = (transport + potential) * 4L * (1 + states);
+        return $"each checkpoint holds the transport network ({transport:N0} parameters), the potential ({potential:N0}; {potentialDescription}), " +
+               $"their {optimizer} states and the loss history: about {ByteSize.Format(bytes)}.";
     }
 
     private static IReadOnlyList<TrainingItem> LoadItems(DataSection data, string baseDir)
     {
         if ((data.Clean is null) == (data.OfficialRoot is null))
-            throw new ModelConfigException("data", "give exactly one of 'clean' (clean images + synthetic degradations) or 'official_root' (the official training layout).");
+            throw new TrainingConfigException("data", "give exactly one of 'clean' (clean images + synthetic degradations) or 'official_root' (the official training layout).");
         if (data.Clean is not null)
         {
             var folder = Path.GetFullPath(Path.Combine(baseDir, data.Clean));
-            if (!Directory.Exists(folder)) throw new ModelConfigException("data.clean", $"folder '{folder}' does not exist.");
+            if (!Directory.Exists(folder)) throw new TrainingConfigException("data.clean", $"folder '{folder}' does not exist.");
             return CleanFolderDataset.Build(folder, data.Tasks);
         }
         var root = Path.GetFullPath(Path.Combine(baseDir, data.OfficialRoot!));
         var dataDir = data.DataDir is null ? null : Path.GetFullPath(Path.Combine(baseDir, data.DataDir));
-        return OfficialTrainLayout.Build(root, data.Tasks, dataDir).Items;
+        var report = OfficialTrainLayout.Build(root, data.Tasks, dataDir);
+        // Unmatched files, missing lists and missing images are named, not dropped silently.
+        foreach (var problem in report.Problems) Console.Error.WriteLine($"darcot train: note: {problem}");
+        return report.Items;
     }
 
     private static int Fail(string message) => CliOutput.Fail("train", message);
-
-    private sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
 }

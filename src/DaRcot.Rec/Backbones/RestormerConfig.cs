@@ -9,7 +9,7 @@ namespace DaRcot.Rec.Backbones;
 /// JSON form is exactly the official keyword arguments (e.g. <c>{"dim": 48, "LayerNorm_type": "BiasFree"}</c>).
 /// Every default equals the official default.
 /// </summary>
-public sealed record RestormerConfig
+public sealed record RestormerConfig : Models.IConfigWarnings
 {
     /// <summary>Input image channels (3 RGB, 1 grey, 6 for the dual-pixel [L,R] pair).</summary>
     [JsonPropertyName("inp_channels")] public int InpChannels { get; init; } = 3;
@@ -45,6 +45,14 @@ public sealed record RestormerConfig
     /// <summary>The layer norm flavour <see cref="LayerNormTypeName"/> selects.</summary>
     [JsonIgnore]
     public LayerNormType LayerNorm => LayerNormTypeName == "BiasFree" ? LayerNormType.BiasFree : LayerNormType.WithBias;
+
+    /// <summary>Values kept for fidelity with the official code but worth a warning: a <c>LayerNorm_type</c> other
+    /// than the two official names (the official code silently builds WithBias for any of them, and so do we).</summary>
+    IEnumerable<string> Models.IConfigWarnings.Warnings()
+    {
+        if (LayerNormTypeName is not ("WithBias" or "BiasFree"))
+            yield return $"LayerNorm_type '{LayerNormTypeName}' is neither 'WithBias' nor 'BiasFree'; like the official code, WithBias is used.";
+    }
 
     /// <summary>Throws <see cref="ModelConfigException"/> naming the first invalid field.</summary>
     public void Validate()

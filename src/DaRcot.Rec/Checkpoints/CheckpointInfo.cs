@@ -13,6 +13,9 @@ public enum CheckpointFormat
     Safetensors,
     /// <summary>TorchSharp's own format written by <c>Module.save</c>.</summary>
     TorchSharp,
+    /// <summary>A checkpoint of this library's trainer (<c>checkpoint.darcot-train</c>): a zip with the position, both
+    /// networks (containers <c>transport</c>, the default, and <c>potential</c>), their optimizer states and the history.</summary>
+    DaRcotTraining,
 }
 
 /// <summary>What a checkpoint holds, as reported by <see cref="CheckpointReader.Inspect"/>.</summary>

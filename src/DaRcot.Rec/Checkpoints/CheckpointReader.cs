@@ -53,6 +53,8 @@ public static class CheckpointReader
             case CheckpointFormat.TorchSharp:
                 result = SelectFlat(path, TorchSharpFormat.Read(path), containerKey);
                 break;
+            case CheckpointFormat.DaRcotTraining:
+                return TrainingCheckpointReader.ReadStateDict(path, containerKey);
             default:
             {
                 using var file = TorchPickleFile.Open(path, format);
@@ -108,6 +110,8 @@ public static class CheckpointReader
                 var tensors = header.Entries.Select(e => new CheckpointTensor(e.Name, e.Shape, RawTensors.Name(e.DType))).ToList();
                 return FlatInfo(path, format, tensors);
             }
+            case CheckpointFormat.DaRcotTraining:
+                return TrainingCheckpointReader.Inspect(path);
             case CheckpointFormat.TorchSharp:
             {
                 using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
@@ -150,6 +154,8 @@ public static class CheckpointReader
     public static CheckpointFormat DetectFormat(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // A FIFO would block the open and a device never ends: check the final target's type first.
+        Files.RegularFile.Require(path, reason => new CheckpointFormatException(path, "the path " + reason.TrimEnd('.')));
         FileStream stream;
         try
         {
@@ -169,7 +175,7 @@ public static class CheckpointReader
             var head = new byte[(int)Math.Min(64, stream.Length)];
             stream.ReadExactly(head);
             if (head.Length >= 4 && head[0] == (byte)'P' && head[1] == (byte)'K' && (head[2] is 3 or 5) && (head[3] is 4 or 6))
-                return CheckpointFormat.PyTorchZip;
+                return TrainingCheckpointReader.IsTrainingCheckpoint(path) ? CheckpointFormat.DaRcotTraining : CheckpointFormat.PyTorchZip;
             if (TorchPickleFile.IsLegacy(head)) return CheckpointFormat.PyTorchLegacy;
             if (SafetensorsFile.LooksLike(head, stream.Length)) return CheckpointFormat.Safetensors;
             // TorchSharp files have no magic number; a full structural parse decides (cheap: data is skipped).

@@ -170,6 +170,7 @@ public static class SafetensorsFile
 
     private static FileStream OpenRead(string path)
     {
+        Files.RegularFile.Require(path, reason => new CheckpointFormatException(path, "the path " + reason.TrimEnd('.')));
         try
         {
             return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);

@@ -61,6 +61,12 @@ internal static class TorchSharpFormat
     public static Dictionary<string, torch.Tensor> Read(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        return Read(stream, path);
+    }
+
+    /// <summary>Reads every tensor of a seekable stream in this format; <paramref name="path"/> names it in errors.</summary>
+    public static Dictionary<string, torch.Tensor> Read(Stream stream, string path)
+    {
         var entries = TryParse(stream) ?? throw new CheckpointFormatException(path, "not a valid TorchSharp state-dict file");
         var result = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
         foreach (var e in entries)

@@ -19,6 +19,10 @@ public sealed record ImageResult(string Name, double Psnr, double Ssim, double P
 /// <param name="Skipped">Images not evaluated, with the reason (input and target sizes differ, as the official tester skips them).</param>
 public sealed record SetResult(string Name, string Task, int TaskId, IReadOnlyList<ImageResult> Images, IReadOnlyList<string> Skipped)
 {
+    /// <summary>Images that could not be evaluated (unreadable, NaN output, ...), each "name: reason"; the set's
+    /// means leave them out. See <see cref="EvaluationOptions.FailFast"/>.</summary>
+    public IReadOnlyList<string> Failed { get; init; } = [];
+
     /// <summary>Mean RGB PSNR over the images.</summary>
     public double Psnr => Mean(i => i.Psnr);
 
@@ -42,6 +46,10 @@ public sealed record SetResult(string Name, string Task, int TaskId, IReadOnlyLi
 /// <param name="Sets">Per-set results, in column order.</param>
 public sealed record EvaluationReport(string Method, IReadOnlyList<SetResult> Sets)
 {
+    /// <summary>Why the evaluation stopped before the end (cancelled, or the first failure with
+    /// <see cref="EvaluationOptions.FailFast"/>); null for a complete run. The sets then hold what was done.</summary>
+    public string? StoppedBecause { get; init; }
+
     /// <summary>The "Average" column: the mean of the set means (sets without images are left out).</summary>
     public double AveragePsnr => Average(s => s.Psnr);
 
@@ -67,3 +75,29 @@ public sealed record EvaluationReport(string Method, IReadOnlyList<SetResult> Se
 /// <param name="Total">Images in this set.</param>
 /// <param name="Current">The image just finished.</param>
 public readonly record struct EvaluationProgress(string Set, int Done, int Total, string Current);
+
+/// <summary>What an interrupted evaluation had done: <see cref="EvaluationCanceledException"/> and
+/// <see cref="EvaluationFailedException"/> carry it, so a caller can still write the results it has.</summary>
+public interface IPartialEvaluation
+{
+    /// <summary>The sets evaluated so far (the current one with its images so far), with
+    /// <see cref="EvaluationReport.StoppedBecause"/> set.</summary>
+    EvaluationReport Partial { get; }
+}
+
+/// <summary>The evaluation was cancelled; <see cref="Partial"/> holds the results so far.</summary>
+public sealed class EvaluationCanceledException(EvaluationReport partial, CancellationToken token)
+    : OperationCanceledException("The evaluation was cancelled.", token), IPartialEvaluation
+{
+    /// <inheritdoc />
+    public EvaluationReport Partial { get; } = partial;
+}
+
+/// <summary>An image failed with <see cref="EvaluationOptions.FailFast"/>; <see cref="Partial"/> holds the results so
+/// far and the inner exception the failure.</summary>
+public sealed class EvaluationFailedException(EvaluationReport partial, Exception cause)
+    : Errors.DaRcotException(cause.Message, cause), IPartialEvaluation
+{
+    /// <inheritdoc />
+    public EvaluationReport Partial { get; } = partial;
+}

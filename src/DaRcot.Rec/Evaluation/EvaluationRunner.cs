@@ -47,6 +47,10 @@ public sealed record EvaluationOptions
 
     /// <summary>When set, every restored image is saved there as <c>&lt;set&gt;/&lt;name&gt;.png</c>.</summary>
     public string? SaveDirectory { get; init; }
+
+    /// <summary>Stop at the first image that cannot be evaluated. By default it is recorded in
+    /// <see cref="SetResult.Failed"/> with the reason and the evaluation goes on.</summary>
+    public bool FailFast { get; init; }
 }
 
 /// <summary>
@@ -85,7 +89,9 @@ public sealed class EvaluationRunner
     /// <param name="method">The method name for the report's row.</param>
     /// <param name="progress">Per-image progress.</param>
     /// <param name="cancellationToken">Stops between images.</param>
-    /// <exception cref="Errors.ImageDecodeException">A test image cannot be decoded (names the file).</exception>
+    /// <exception cref="EvaluationCanceledException">Cancelled; carries the results so far.</exception>
+    /// <exception cref="EvaluationFailedException">With <see cref="EvaluationOptions.FailFast"/>: an image could not
+    /// be evaluated; carries the results so far.</exception>
     public EvaluationReport Run(IReadOnlyList<TestSet> sets, string method = "model", IProgress<EvaluationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -95,15 +101,33 @@ public sealed class EvaluationRunner
         {
             var images = new List<ImageResult>(set.Items.Count);
             var skipped = new List<string>();
+            var failed = new List<string>();
+            SetResult Current() => new(set.Name, set.Task, set.TaskId, images, skipped) { Failed = failed };
+            EvaluationReport SoFar(string reason) => new(method, [.. results, Current()]) { StoppedBecause = reason };
             for (int i = 0; i < set.Items.Count; i++)
             {
-                cancellationToken.ThrowIfCancellationRequested();
                 var item = set.Items[i];
-                var result = EvaluateImage(set, item, skipped);
-                if (result is not null) images.Add(result);
+                if (cancellationToken.IsCancellationRequested)
+                    throw new EvaluationCanceledException(SoFar($"cancelled before {set.Name}/{item.Name}"), cancellationToken);
+                try
+                {
+                    var result = EvaluateImage(set, item, skipped);
+                    if (result is not null) images.Add(result);
+                }
+                catch (OperationCanceledException)
+                {
+                    throw new EvaluationCanceledException(SoFar($"cancelled during {set.Name}/{item.Name}"), cancellationToken);
+                }
+                catch (Exception e) when (e is Errors.DaRcotException or IOException or UnauthorizedAccessException)
+                {
+                    // One unreadable or unrestorable image must not throw away the results of all the others.
+                    if (Options.FailFast) throw new EvaluationFailedException(SoFar($"{set.Name}/{item.Name}: {e.Message}"), e);
+                    failed.Add($"{item.Name}: {e.Message}");
+                    _logger.LogWarning("Could not evaluate {Set}/{Image}: {Reason}", set.Name, item.Name, e.Message);
+                }
                 progress?.Report(new EvaluationProgress(set.Name, i + 1, set.Items.Count, item.Name));
             }
-            var setResult = new SetResult(set.Name, set.Task, set.TaskId, images, skipped);
+            var setResult = Current();
             _logger.LogInformation("{Set}: {Count} images, PSNR {Psnr:F2} dB, SSIM {Ssim:F4}, {Ms:F1} ms/image", set.Name, images.Count, setResult.Psnr, setResult.Ssim, setResult.Milliseconds);
             results.Add(setResult);
         }

@@ -19,6 +19,8 @@ public static class ReportWriter
     {
         ArgumentNullException.ThrowIfNull(report);
         var sb = new StringBuilder();
+        if (report.StoppedBecause is { } stopped)
+            sb.AppendLine($"**Partial results**: the evaluation stopped early ({stopped}); the last set may be incomplete.").AppendLine();
         var header = "| Method | " + string.Join(" | ", report.Sets.Select(s => s.Name)) + " | Average |";
         var rule = "|---|" + string.Concat(report.Sets.Select(_ => "---|")) + "---|";
         sb.AppendLine("PSNR (dB) / SSIM, RGB, data range 1, 8-bit outputs").AppendLine();
@@ -37,7 +39,13 @@ public static class ReportWriter
         sb.AppendLine().AppendLine("| Set | Task | Images | PSNR | SSIM | PSNR-Y | SSIM-Y | ms/image | Skipped |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var s in report.Sets)
-            sb.AppendLine($"| {s.Name} | {s.Task} | {s.Images.Count} | {P(s.Psnr)} | {S(s.Ssim)} | {P(s.PsnrY)} | {S(s.SsimY)} | {Ms(s.Milliseconds)} | {s.Skipped.Count} |");
+            sb.AppendLine($"| {s.Name} | {s.Task} | {s.Images.Count} | {P(s.Psnr)} | {S(s.Ssim)} | {P(s.PsnrY)} | {S(s.SsimY)} | {Ms(s.Milliseconds)} | {s.Skipped.Count + s.Failed.Count} |");
+        var notEvaluated = report.Sets.SelectMany(s => s.Skipped.Concat(s.Failed).Select(reason => $"- {s.Name}: {reason}")).ToList();
+        if (notEvaluated.Count > 0)
+        {
+            sb.AppendLine().AppendLine("Images not evaluated:").AppendLine();
+            foreach (var line in notEvaluated) sb.AppendLine(line);
+        }
         return sb.ToString();
 
         static string Pair(double psnr, double ssim) => $"{P(psnr)}/{S(ssim)}";

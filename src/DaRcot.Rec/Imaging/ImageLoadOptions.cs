@@ -38,3 +38,13 @@ public sealed record ImageLoadOptions
     /// </summary>
     public long MaxPixels { get; init; } = 100_000_000;
 }
+
+/// <summary>What <see cref="ImageTensor.Identify"/> reads from an image header, before any pixel is decoded.</summary>
+/// <param name="Width">Width in pixels.</param>
+/// <param name="Height">Height in pixels.</param>
+/// <param name="Channels">Channels <see cref="ImageTensor.Load"/> returns with the same options (1 or 3).</param>
+public sealed record ImageHeader(int Width, int Height, int Channels)
+{
+    /// <summary>Width × height.</summary>
+    public long Pixels => (long)Width * Height;
+}

@@ -28,7 +28,7 @@ namespace DaRcot.Rec.Imaging;
 /// last scan, no IEND chunk, fewer pixel bytes than the header promises) because a decoder may otherwise return a
 /// partially grey image without complaint.</para>
 /// </remarks>
-public static class ImageTensor
+public static partial class ImageTensor
 {
     /// <summary>ImageSharp configuration with only the PNG, JPEG and BMP codecs registered.</summary>
     internal static Configuration Codecs { get; } = new(new PngConfigurationModule(), new JpegConfigurationModule(), new BmpConfigurationModule());
@@ -54,6 +54,56 @@ public static class ImageTensor
         if (options.Channels is not (ChannelMode.Rgb or ChannelMode.KeepChannels))
             throw new ArgumentOutOfRangeException(nameof(options), options.Channels, "Unknown channel mode.");
 
+        var (bytes, kind, info) = ReadChecked(path, options);
+
+        bool grey = IsGrey(kind, info);
+        bool sixteen = kind == FileKind.Png && info.Metadata.GetPngMetadata().BitDepth == SharpPngBitDepth.Bit16;
+        bool replicate = grey && options.Channels == ChannelMode.Rgb;
+        try
+        {
+            using var stream = new MemoryStream(bytes, writable: false);
+            if (grey)
+            {
+                if (sixteen)
+                {
+                    using var img = Image.Load<L16>(Codecs, stream);
+                    return FromPixels(img, replicate);
+                }
+                using var img8 = Image.Load<L8>(Codecs, stream);
+                return FromPixels(img8, replicate);
+            }
+            if (sixteen)
+            {
+                using var img = Image.Load<Rgb48>(Codecs, stream);
+                return FromPixels(img);
+            }
+            using var rgb = Image.Load<Rgb24>(Codecs, stream);
+            return FromPixels(rgb);
+        }
+        catch (Exception ex) when (IsDecoderFailure(ex))
+        {
+            throw new ImageDecodeException(path, $"the {kind.ToString().ToUpperInvariant()} data is corrupt or truncated ({ex.Message})", ex);
+        }
+    }
+
+    /// <summary>
+    /// Reads only what <see cref="Load"/> checks before decoding (file type, structure, header, pixel limit) and returns
+    /// the size and the channel count <see cref="Load"/> would give, so a caller can plan memory before any pixel is
+    /// decoded.
+    /// </summary>
+    /// <exception cref="ImageDecodeException">As for <see cref="Load"/>.</exception>
+    public static ImageHeader Identify(string path, ImageLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        options ??= ImageLoadOptions.Default;
+        var (_, kind, info) = ReadChecked(path, options);
+        bool grey = IsGrey(kind, info) && options.Channels == ChannelMode.KeepChannels;
+        return new ImageHeader(info.Width, info.Height, grey ? 1 : 3);
+    }
+
+    // Everything Load checks before decoding pixels; returns the bytes, the detected format and the header.
+    private static (byte[] Bytes, FileKind Kind, IImageInfo Info) ReadChecked(string path, ImageLoadOptions options)
+    {
         var bytes = ReadFile(path);
         var kind = Sniff(bytes);
         switch (kind)
@@ -90,35 +140,10 @@ public static class ImageTensor
         long pixels = (long)info.Width * info.Height;
         if (pixels > options.MaxPixels)
             throw new ImageDecodeException(path, $"{info.Width}x{info.Height} = {pixels:N0} pixels exceeds the limit of {options.MaxPixels:N0} (ImageLoadOptions.MaxPixels); it was not decoded.");
-
-        bool grey = IsGrey(kind, info);
-        bool sixteen = kind == FileKind.Png && info.Metadata.GetPngMetadata().BitDepth == SharpPngBitDepth.Bit16;
-        bool replicate = grey && options.Channels == ChannelMode.Rgb;
-        try
-        {
-            using var stream = new MemoryStream(bytes, writable: false);
-            if (grey)
-            {
-                if (sixteen)
-                {
-                    using var img = Image.Load<L16>(Codecs, stream);
-                    return FromPixels(img, replicate);
-                }
-                using var img8 = Image.Load<L8>(Codecs, stream);
-                return FromPixels(img8, replicate);
-            }
-            if (sixteen)
-            {
-                using var img = Image.Load<Rgb48>(Codecs, stream);
-                return FromPixels(img);
-            }
-            using var rgb = Image.Load<Rgb24>(Codecs, stream);
-            return FromPixels(rgb);
-        }
-        catch (Exception ex) when (IsDecoderFailure(ex))
-        {
-            throw new ImageDecodeException(path, $"the {kind.ToString().ToUpperInvariant()} data is corrupt or truncated ({ex.Message})", ex);
-        }
+        // An IEND can follow image data that stops after a few rows (the decoder would fill the rest with black);
+        // only inflating the data tells. After the pixel limit, so a huge header is refused without inflating.
+        if (kind == FileKind.Png && PngIntegrity.Check(bytes) is { } shortData) throw new ImageDecodeException(path, shortData);
+        return (bytes, kind, info);
     }
 
     /// <summary>Loads several images of one size into one tensor <c>[N, C, H, W]</c>.</summary>
@@ -160,11 +185,16 @@ public static class ImageTensor
         ArgumentNullException.ThrowIfNull(path);
         if (depth is not (PngBitDepth.Eight or PngBitDepth.Sixteen))
             throw new ArgumentOutOfRangeException(nameof(depth), depth, "Only 8- and 16-bit PNGs are written.");
+        if (depth == PngBitDepth.Eight)
+        {
+            Save(image, path, ImageFileFormat.Png);
+            return;
+        }
         var (c, h, w, values) = ToPlanar(image, nameof(image));
-        using Image img = depth == PngBitDepth.Eight ? BuildImage8(c, h, w, values) : BuildImage16(c, h, w, values);
+        using Image img = BuildImage16(c, h, w, values);
         var encoder = new PngEncoder
         {
-            BitDepth = depth == PngBitDepth.Eight ? SharpPngBitDepth.Bit8 : SharpPngBitDepth.Bit16,
+            BitDepth = SharpPngBitDepth.Bit16,
             ColorType = c == 1 ? PngColorType.Grayscale : PngColorType.Rgb,
         };
 
@@ -222,64 +252,80 @@ public static class ImageTensor
 
     // ---------------------------------------------------------------- pixels → tensor
 
-    private static Tensor FromPixels(Image<Rgb24> image)
+    // Decoded pixels go into the tensor a band of rows at a time: no full-size managed copy of the image exists next
+    // to the tensor (a 100-megapixel image would otherwise need 1.2 GB twice).
+    private const int BandValues = 1 << 22;
+
+    private delegate void RowReader<TPixel>(ReadOnlySpan<TPixel> row, float[] band, int offset, int plane);
+
+    private static Tensor FromPixels<TPixel>(Image<TPixel> image, int channels, RowReader<TPixel> read)
+        where TPixel : unmanaged, IPixel<TPixel>
     {
-        int h = image.Height, w = image.Width, plane = h * w;
-        var pixels = new Rgb24[plane];
-        image.Frames.RootFrame.CopyPixelDataTo(pixels.AsSpan());
-        var data = new float[3 * plane];
-        for (int i = 0; i < plane; i++)
+        int h = image.Height, w = image.Width;
+        var result = torch.empty(new long[] { 1, channels, h, w }, dtype: ScalarType.Float32);
+        try
         {
-            var p = pixels[i];
-            data[i] = p.R / 255f;
-            data[plane + i] = p.G / 255f;
-            data[2 * plane + i] = p.B / 255f;
+            int bandRows = Math.Max(1, BandValues / (channels * w));
+            for (int y0 = 0; y0 < h; y0 += bandRows)
+            {
+                int rows = Math.Min(bandRows, h - y0), plane = rows * w;
+                var band = new float[channels * plane];
+                int first = y0;
+                image.ProcessPixelRows(pixels =>
+                {
+                    for (int r = 0; r < rows; r++) read(pixels.GetRowSpan(first + r), band, r * w, plane);
+                });
+                using var chunk = torch.tensor(band, new long[] { 1, channels, rows, w });
+                using var target = result[.., .., TensorIndex.Slice(y0, y0 + rows), ..];
+                target.copy_(chunk);
+            }
+            return result;
         }
-        return torch.tensor(data, new long[] { 1, 3, h, w });
-    }
-
-    private static Tensor FromPixels(Image<Rgb48> image)
-    {
-        int h = image.Height, w = image.Width, plane = h * w;
-        var pixels = new Rgb48[plane];
-        image.Frames.RootFrame.CopyPixelDataTo(pixels.AsSpan());
-        var data = new float[3 * plane];
-        for (int i = 0; i < plane; i++)
+        catch
         {
-            var p = pixels[i];
-            data[i] = p.R / 65535f;
-            data[plane + i] = p.G / 65535f;
-            data[2 * plane + i] = p.B / 65535f;
+            result.Dispose();
+            throw;
         }
-        return torch.tensor(data, new long[] { 1, 3, h, w });
     }
 
-    private static Tensor FromPixels(Image<L8> image, bool replicate)
+    private static Tensor FromPixels(Image<Rgb24> image) => FromPixels<Rgb24>(image, 3, (row, band, o, plane) =>
     {
-        int h = image.Height, w = image.Width, plane = h * w;
-        var pixels = new L8[plane];
-        image.Frames.RootFrame.CopyPixelDataTo(pixels.AsSpan());
-        var data = new float[(replicate ? 3 : 1) * plane];
-        for (int i = 0; i < plane; i++) data[i] = pixels[i].PackedValue / 255f;
-        return GreyTensor(data, plane, h, w, replicate);
-    }
+        for (int x = 0; x < row.Length; x++)
+        {
+            var p = row[x];
+            band[o + x] = p.R / 255f;
+            band[plane + o + x] = p.G / 255f;
+            band[2 * plane + o + x] = p.B / 255f;
+        }
+    });
 
-    private static Tensor FromPixels(Image<L16> image, bool replicate)
+    private static Tensor FromPixels(Image<Rgb48> image) => FromPixels<Rgb48>(image, 3, (row, band, o, plane) =>
     {
-        int h = image.Height, w = image.Width, plane = h * w;
-        var pixels = new L16[plane];
-        image.Frames.RootFrame.CopyPixelDataTo(pixels.AsSpan());
-        var data = new float[(replicate ? 3 : 1) * plane];
-        for (int i = 0; i < plane; i++) data[i] = pixels[i].PackedValue / 65535f;
-        return GreyTensor(data, plane, h, w, replicate);
-    }
+        for (int x = 0; x < row.Length; x++)
+        {
+            var p = row[x];
+            band[o + x] = p.R / 65535f;
+            band[plane + o + x] = p.G / 65535f;
+            band[2 * plane + o + x] = p.B / 65535f;
+        }
+    });
 
-    private static Tensor GreyTensor(float[] data, int plane, int h, int w, bool replicate)
+    private static Tensor FromPixels(Image<L8> image, bool replicate) => FromPixels<L8>(image, replicate ? 3 : 1, (row, band, o, plane) =>
     {
-        if (!replicate) return torch.tensor(data, new long[] { 1, 1, h, w });
-        Array.Copy(data, 0, data, plane, plane);
-        Array.Copy(data, 0, data, 2 * plane, plane);
-        return torch.tensor(data, new long[] { 1, 3, h, w });
+        for (int x = 0; x < row.Length; x++) Grey(band, o + x, plane, row[x].PackedValue / 255f, replicate);
+    });
+
+    private static Tensor FromPixels(Image<L16> image, bool replicate) => FromPixels<L16>(image, replicate ? 3 : 1, (row, band, o, plane) =>
+    {
+        for (int x = 0; x < row.Length; x++) Grey(band, o + x, plane, row[x].PackedValue / 65535f, replicate);
+    });
+
+    private static void Grey(float[] band, int i, int plane, float v, bool replicate)
+    {
+        band[i] = v;
+        if (!replicate) return;
+        band[plane + i] = v;
+        band[2 * plane + i] = v;
     }
 
     // ---------------------------------------------------------------- tensor → pixels
@@ -309,21 +355,6 @@ public static class ImageTensor
         return ((int)c, (int)h, (int)w, values);
     }
 
-    private static Image BuildImage8(int c, int h, int w, float[] values)
-    {
-        if (c == 1)
-        {
-            var grey = new byte[values.Length];
-            for (int i = 0; i < grey.Length; i++) grey[i] = Quantize8(values[i]);
-            return Image.LoadPixelData<L8>(Codecs, grey, w, h);
-        }
-        int plane = h * w;
-        var rgb = new Rgb24[plane];
-        for (int i = 0; i < plane; i++)
-            rgb[i] = new Rgb24(Quantize8(values[i]), Quantize8(values[plane + i]), Quantize8(values[2 * plane + i]));
-        return Image.LoadPixelData(Codecs, rgb, w, h);
-    }
-
     private static Image BuildImage16(int c, int h, int w, float[] values)
     {
         if (c == 1)
@@ -350,14 +381,17 @@ public static class ImageTensor
 
     private static byte[] ReadFile(string path)
     {
-        if (Directory.Exists(path)) throw new ImageDecodeException(path, "the path is a folder, not a file.");
-        if (!File.Exists(path)) throw new ImageDecodeException(path, "the file does not exist.");
+        // The final target's type, not the link's: a link named .png to /dev/zero or a FIFO must not be opened.
+        Files.RegularFile.Require(path, reason => new ImageDecodeException(path, "the path " + reason));
         try
         {
-            var length = new FileInfo(path).Length;
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            var length = stream.Length;
             if (length == 0) throw new ImageDecodeException(path, "the file is empty.");
             if (length > Array.MaxLength) throw new ImageDecodeException(path, $"the file is too large ({length:N0} bytes).");
-            return File.ReadAllBytes(path);
+            var bytes = new byte[length];
+            stream.ReadExactly(bytes);
+            return bytes;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -103,12 +103,15 @@ public static class TiledRestorer
                         acc.Count[.., .., region, regionX].PlusInPlace(Scalars.One);
                     }
                 }
+                // The tile's activations are freed; return their pages so memory stays flat over thousands of tiles.
+                Files.NativeHeap.ReleaseFreed();
                 progress?.Report(new TileProgress(++done, total));
             }
         }
 
         var result = new Dictionary<string, Tensor>();
-        foreach (var (key, acc) in sums) result[key] = (acc.Sum / acc.Count).MoveToOuterDisposeScope();
+        // In place: a second image-sized tensor for the quotient would double the stitching memory.
+        foreach (var (key, acc) in sums) result[key] = acc.Sum.div_(acc.Count).MoveToOuterDisposeScope();
         return result;
     }
 

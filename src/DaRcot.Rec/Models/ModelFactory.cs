@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using DaRcot.Rec.Backbones;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Imaging;
+using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -77,14 +78,21 @@ public static class ModelFactory
     /// Builds the network <paramref name="arch"/> (case-insensitive) from <paramref name="configJson"/> (null or
     /// empty = official defaults). The model has freshly initialised weights; load a checkpoint next.
     /// </summary>
+    /// <param name="arch">The architecture name.</param>
+    /// <param name="configJson">The official constructor arguments as JSON.</param>
+    /// <param name="logger">Receives a warning for every value the official code accepts but silently reads as
+    /// something else (e.g. a <c>LayerNorm_type</c> other than <c>BiasFree</c> builds <c>WithBias</c>).</param>
     /// <exception cref="ModelConfigException">Unknown architecture (the message lists the known ones), malformed
     /// JSON, an unknown field or an invalid value (the message names the field).</exception>
-    public static (nn.Module<Tensor, Tensor> Model, ArchInfo Info) Create(string arch, string? configJson = null)
+    public static (nn.Module<Tensor, Tensor> Model, ArchInfo Info) Create(string arch, string? configJson = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(arch);
         if (!Registry.TryGetValue(arch.Trim(), out var entry))
             throw new ModelConfigException("arch", $"unknown architecture '{arch}'; known: {string.Join(", ", KnownArchs)}.");
-        return entry.Build(configJson);
+        var (model, info) = entry.Build(configJson);
+        if (logger is not null && info.Config is IConfigWarnings warnings)
+            foreach (var warning in warnings.Warnings()) logger.LogWarning("{Arch} config: {Warning}", info.Arch, warning);
+        return (model, info);
     }
 
     /// <summary>Parses <paramref name="json"/> into <typeparamref name="TConfig"/> with <see cref="ConfigJsonOptions"/>;
@@ -100,14 +108,8 @@ public static class ModelFactory
         catch (JsonException e)
         {
             var field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "config" : e.Path.TrimStart('$', '.');
-            throw new ModelConfigException(field, FirstLine(e.Message));
+            throw new ModelConfigException(field, JsonErrorText.Describe(e));
         }
-    }
-
-    private static string FirstLine(string message)
-    {
-        var i = message.IndexOf('\n');
-        return i < 0 ? message : message[..i].TrimEnd();
     }
 
     /// <summary>One registry entry: parse the config, build the model, describe it.</summary>
@@ -128,4 +130,11 @@ public static class ModelFactory
                 return (model, info(config));
             });
     }
+}
+
+/// <summary>A configuration with values the official code accepts but reads silently as something else.</summary>
+internal interface IConfigWarnings
+{
+    /// <summary>One sentence per such value, naming the field, the value and what is built instead.</summary>
+    IEnumerable<string> Warnings();
 }

@@ -137,8 +137,11 @@ public sealed record RecOptionsConfig
 /// </summary>
 /// <typeparam name="TBackbone">The backbone's config record (e.g. <see cref="RestormerConfig"/>).</typeparam>
 [JsonConverter(typeof(RecArchConfigConverterFactory))]
-public sealed class RecArchConfig<TBackbone> where TBackbone : class, new()
+public sealed class RecArchConfig<TBackbone> : IConfigWarnings where TBackbone : class, new()
 {
+    /// <summary>The backbone's warnings (see <see cref="ModelFactory.Create"/>).</summary>
+    IEnumerable<string> IConfigWarnings.Warnings() => Backbone is IConfigWarnings w ? w.Warnings() : [];
+
     /// <summary>The backbone's official constructor arguments.</summary>
     public TBackbone Backbone { get; init; } = new();
 

@@ -16,14 +16,38 @@ public sealed class PooledCritic : nn.Module<Tensor, Tensor>
     private readonly Linear fc1;
     private readonly Linear fc2;
 
-    /// <summary>Builds the critic.</summary>
-    public PooledCritic() : base("PooledCritic")
+    /// <summary>Builds the critic with the official trunk width (64; 13.8 M parameters).</summary>
+    public PooledCritic() : this(CriticTrunk.OfficialWidth)
     {
-        features = CriticTrunk.Build();
-        fc1 = nn.Linear(CriticTrunk.OutChannels, 64);
+    }
+
+    /// <summary>Builds the critic with a trunk of <paramref name="width"/> channels at its first level (1×, 2×, 4×,
+    /// 8× that further down; 64 is the official trunk). A tiny transport network needs no 13.8 M-parameter critic:
+    /// the critic and its optimizer state are most of a checkpoint's size.</summary>
+    /// <exception cref="TrainingConfigException">The width is not one of 8, 16, 32, 64.</exception>
+    public PooledCritic(int width) : base("PooledCritic")
+    {
+        if (width is not (8 or 16 or 32 or 64))
+            throw new TrainingConfigException("potential.width", $"must be 8, 16, 32 or 64, got {width}.");
+        Width = width;
+        features = CriticTrunk.Build(width);
+        fc1 = nn.Linear(CriticTrunk.OutChannelsAt(width), 64);
         fc2 = nn.Linear(64, 1);
         RegisterComponents();
     }
+
+    /// <summary>Channels of the trunk's first level (64 = official).</summary>
+    public int Width { get; }
+
+    /// <summary>Parameters of a pooled critic of <paramref name="width"/>, without building it.</summary>
+    public static long ParameterCount(int width) => CriticTrunk.ParameterCount(width) + CriticTrunk.OutChannelsAt(width) * 64L + 64 + 64 + 1;
+
+    /// <summary>
+    /// The width for a critic sized to a transport network of <paramref name="transportParameters"/> parameters: the
+    /// largest of 8, 16, 32, 64 whose critic has no more parameters than the transport network (8 at least).
+    /// </summary>
+    public static int WidthFor(long transportParameters) =>
+        new[] { 64, 32, 16 }.FirstOrDefault(w => ParameterCount(w) <= transportParameters, 8);
 
     /// <summary>Smallest accepted input side (the trunk downsamples by 32).</summary>
     public const int MinimumSize = CriticTrunk.Stride;

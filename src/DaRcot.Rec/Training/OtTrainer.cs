@@ -160,17 +160,35 @@ public sealed class OtTrainer : IDisposable
     /// <exception cref="OperationCanceledException">Cancelled; a checkpoint of the completed steps was written.</exception>
     public LossHistory Train(ITrainingBatchSource source, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        try
+        {
+            return TrainUntilDone(source, progress, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The batch source may observe the same token and stop before the trainer's own check; sources and the
+            // trainer stop only between steps, so this state is consistent: checkpoint it like any cancellation.
+            if (CheckpointPath is not null && lastSavedStep != position.Step) SaveCheckpoint();
+            throw;
+        }
+    }
+
+    // The step of the last checkpoint written by the current Train call (-1: none yet).
+    private long lastSavedStep = -1;
+
+    private LossHistory TrainUntilDone(ITrainingBatchSource source, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(source);
         var perEpoch = source.BatchesPerEpoch;
         if (perEpoch < 1) throw new ArgumentException("The batch source has no batches.", nameof(source));
         var decorrelated = source.TargetsDecorrelated;
         if (decorrelated && options.Mode is PairingMode.Paired or PairingMode.PartiallyPaired)
-            throw new ModelConfigException("mode",
+            throw new TrainingConfigException("mode",
                 $"{options.Mode} compares each restored image with its own target (L1 ×{options.PairedWeight:G}, contrastive term), " +
                 "but the batch source gives targets from different images (unpaired sampling); use Unpaired or UnpairedOfficial, or turn the source's unpairing off.");
         var total = (long)options.Epochs * perEpoch;
         if (options.MaxSteps is long max) total = Math.Min(total, max);
-        var lastSaved = -1L;
+        lastSavedStep = -1;
 
         if (position.NextBatch >= perEpoch) position = position with { Epoch = position.Epoch + 1, NextBatch = 0 };
         while (position.Epoch <= options.Epochs && !StepLimitReached())
@@ -192,11 +210,8 @@ public sealed class OtTrainer : IDisposable
             {
                 using (batch)
                 {
-                    if (cancellationToken.IsCancellationRequested)
-                    {
-                        if (CheckpointPath is not null && lastSaved != position.Step) SaveCheckpoint();
-                        cancellationToken.ThrowIfCancellationRequested();
-                    }
+                    // Stopping here throws; Train writes the checkpoint of the completed steps.
+                    cancellationToken.ThrowIfCancellationRequested();
                     if (StepLimitReached()) break;
                     if (nominalBatch == 0)
                     {
@@ -220,7 +235,7 @@ public sealed class OtTrainer : IDisposable
                     if (CheckpointPath is not null && options.CheckpointEvery > 0 && position.Step % options.CheckpointEvery == 0)
                     {
                         saved = SaveCheckpoint();
-                        lastSaved = position.Step;
+                        lastSavedStep = position.Step;
                     }
                     progress?.Report(new TrainingProgress
                     {
@@ -238,10 +253,10 @@ public sealed class OtTrainer : IDisposable
             if (CheckpointPath is not null && options.CheckpointEvery == 0 && epoch < options.Epochs)
             {
                 SaveCheckpoint();
-                lastSaved = position.Step;
+                lastSavedStep = position.Step;
             }
         }
-        if (CheckpointPath is not null && lastSaved != position.Step) SaveCheckpoint();
+        if (CheckpointPath is not null && lastSavedStep != position.Step) SaveCheckpoint();
         return History;
     }
 

@@ -115,19 +115,19 @@ public sealed record OtTrainerOptions
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? GuardNativeCalls { get; init; }
 
-    /// <summary>Checks every field; throws <see cref="ModelConfigException"/> naming the first bad one.</summary>
+    /// <summary>Checks every field; throws <see cref="TrainingConfigException"/> naming the first bad one.</summary>
     public void Validate()
     {
-        if (Epochs < 1) throw new ModelConfigException("epochs", $"must be >= 1, got {Epochs}.");
-        if (!(LearningRate > 0)) throw new ModelConfigException("lr", $"must be > 0, got {LearningRate}.");
+        if (Epochs < 1) throw new TrainingConfigException("epochs", $"must be >= 1, got {Epochs}.");
+        if (!(LearningRate > 0)) throw new TrainingConfigException("lr", $"must be > 0, got {LearningRate}.");
         if (!(TransportLearningRateRatio > 0) || !double.IsFinite(TransportLearningRateRatio))
-            throw new ModelConfigException("lr_transport_ratio", $"must be a finite number > 0, got {TransportLearningRateRatio}.");
-        if (DecayEvery < 1) throw new ModelConfigException("step", $"must be >= 1, got {DecayEvery}.");
-        if (PotentialSteps < 0) throw new ModelConfigException("potential_steps", $"must be >= 0, got {PotentialSteps}.");
-        if (PairNum < 0) throw new ModelConfigException("pairnum", $"must be >= 0, got {PairNum}.");
-        if (BatchSize < 0) throw new ModelConfigException("batch_size", $"must be >= 0, got {BatchSize}.");
-        if (CheckpointEvery < 0) throw new ModelConfigException("checkpoint_every", $"must be >= 0, got {CheckpointEvery}.");
-        if (MaxSteps is < 0) throw new ModelConfigException("max_steps", $"must be >= 0, got {MaxSteps}.");
+            throw new TrainingConfigException("lr_transport_ratio", $"must be a finite number > 0, got {TransportLearningRateRatio}.");
+        if (DecayEvery < 1) throw new TrainingConfigException("step", $"must be >= 1, got {DecayEvery}.");
+        if (PotentialSteps < 0) throw new TrainingConfigException("potential_steps", $"must be >= 0, got {PotentialSteps}.");
+        if (PairNum < 0) throw new TrainingConfigException("pairnum", $"must be >= 0, got {PairNum}.");
+        if (BatchSize < 0) throw new TrainingConfigException("batch_size", $"must be >= 0, got {BatchSize}.");
+        if (CheckpointEvery < 0) throw new TrainingConfigException("checkpoint_every", $"must be >= 0, got {CheckpointEvery}.");
+        if (MaxSteps is < 0) throw new TrainingConfigException("max_steps", $"must be >= 0, got {MaxSteps}.");
     }
 
     /// <summary>The official learning rate of φ at 1-based <paramref name="epoch"/>: lr·0.1^⌊(epoch−1)/step⌋.</summary>

@@ -47,8 +47,8 @@ public sealed record TrainingPosition
 /// <summary>
 /// The trainer's checkpoint: one zip file (stored, not compressed) with <c>position.json</c>,
 /// <c>transport.bin</c> and <c>potential.bin</c> (TorchSharp module format), the two optimizer states
-/// (<c>transport_optimizer.bin</c>, <c>potential_optimizer.bin</c>, so RMSprop's square averages survive a resume)
-/// and <c>loss_history.csv</c>. Written to a temporary file and renamed, so a crash never leaves a broken checkpoint.
+/// (<c>transport_optimizer.bin</c>, <c>potential_optimizer.bin</c>, so RMSprop's square averages survive a resume),
+/// <c>loss_history.csv</c> and <c>rng_state.bin</c> (libtorch's global generator). Written to a temporary file and renamed, so a crash never leaves a broken checkpoint.
 /// </summary>
 public static class TrainingCheckpoint
 {
@@ -79,7 +79,18 @@ public static class TrainingCheckpoint
                 using var tw = new StreamWriter(s, leaveOpen: true);
                 tw.Write(history.ToCsv());
             });
+            Entry(zip, RngStateEntry, s => s.Write(GlobalRngState()));
         });
+    }
+
+    /// <summary>The entry holding libtorch's global CPU generator state (dropout and any other draw without an
+    /// explicit generator), so a resumed run continues the same random stream.</summary>
+    private const string RngStateEntry = "rng_state.bin";
+
+    private static byte[] GlobalRngState()
+    {
+        using var state = torch.get_rng_state();
+        return state.data<byte>().ToArray();
     }
 
     /// <summary>Reads only the position record (no weights).</summary>
@@ -107,6 +118,7 @@ public static class TrainingCheckpoint
         TrainingPosition position;
         MemoryStream transportBytes, potentialBytes, transportOptBytes, potentialOptBytes;
         LossHistory parsedHistory;
+        byte[]? rngState;
         using (var zip = Open(path))
         {
             position = ReadPositionEntry(zip, path);
@@ -114,6 +126,13 @@ public static class TrainingCheckpoint
             potentialBytes = Bytes(zip, path, "potential.bin");
             transportOptBytes = Bytes(zip, path, "transport_optimizer.bin");
             potentialOptBytes = Bytes(zip, path, "potential_optimizer.bin");
+            // Absent from checkpoints written before it was added: those resume with the generator as it is.
+            rngState = null;
+            if (zip.GetEntry(RngStateEntry) is not null)
+            {
+                using var rng = Bytes(zip, path, RngStateEntry);
+                rngState = rng.ToArray();
+            }
             using var csv = Bytes(zip, path, "loss_history.csv");
             using var sr = new StreamReader(csv);
             try
@@ -140,6 +159,11 @@ public static class TrainingCheckpoint
         {
             undo.Rollback();
             throw new CheckpointFormatException(path, $"its weights or optimizer states do not fit the networks being trained ({e.Message}); nothing was loaded.", e);
+        }
+        if (rngState is not null)
+        {
+            using var state = torch.tensor(rngState, dtype: ScalarType.Byte);
+            torch.set_rng_state(state);
         }
         history = parsedHistory;
         return position;

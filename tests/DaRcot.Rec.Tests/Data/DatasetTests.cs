@@ -61,7 +61,8 @@ public class DatasetTests
         var report = PairedFolder.Match(input, target);
         Assert.True(report.IsComplete);
         var items = report.Pairs.Select(p => new TrainingItem(3, p.TargetPath, p.InputPath, null)).ToArray();
-        var source = new StreamingBatchSource(items, new StreamingBatchOptions { BatchSize = 2, PatchSize = 8, CropBase = 1, PrefetchBatches = 2 });
+        // FailFast: the error itself must cross the prefetch thread (by default the file is skipped instead).
+        var source = new StreamingBatchSource(items, new StreamingBatchOptions { BatchSize = 2, PatchSize = 8, CropBase = 1, PrefetchBatches = 2, FailFast = true });
         var ex = Assert.Throws<ImageDecodeException>(() => { foreach (var b in source.GetBatches(1)) b.Dispose(); });
         Assert.Equal(Path.Combine(input, "broken.png"), ex.Path);
         Assert.Contains("broken.png", ex.Message);

@@ -108,4 +108,17 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains($"weights file '{missing}' does not exist", err);
     }
+    [Theory]
+    [InlineData("20000")]
+    [InlineData("60000")]
+    public void Sizes_that_cannot_fit_are_refused_in_one_line_before_allocating(string size)
+    {
+        var config = Config("""{"width": 8, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]}""");
+        var (code, stdout, err) = Run("bench", "--arch", "nafnet", "--config", config, "--size", size, "--iterations", "1", "--warmup", "0");
+        Assert.Equal(1, code);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("darcot bench: a forward pass on 1×3×" + size, line);
+        Assert.Contains("memory budget", line);
+        Assert.Empty(stdout);
+    }
 }

@@ -139,6 +139,44 @@ public sealed class OtTrainerTests : IDisposable
         Assert.Equal(3, csv.Length);   // header + 2 steps
     }
 
+    /// <summary>Stops its enumeration with OperationCanceledException when the token is cancelled, as
+    /// StreamingBatchSource's prefetching does when it shares the trainer's token.</summary>
+    private sealed class TokenObservingSource(ITrainingBatchSource inner, CancellationToken token) : ITrainingBatchSource
+    {
+        public int BatchesPerEpoch => inner.BatchesPerEpoch;
+
+        public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0)
+        {
+            foreach (var batch in inner.GetBatches(epoch, startBatch))
+            {
+                if (token.IsCancellationRequested)
+                {
+                    batch.Dispose();
+                    token.ThrowIfCancellationRequested();
+                }
+                yield return batch;
+            }
+        }
+    }
+
+    [Fact]
+    public void Cancellation_SeenFirstByTheSource_StillWritesTheCheckpointOfTheCompletedSteps()
+    {
+        using var cts = new CancellationTokenSource();
+        var source = new TokenObservingSource(new RandomBatchSource(), cts.Token);
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        using var trainer = new OtTrainer(t, p, Options(dir, 20) with { CheckpointEvery = 0 });
+        Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(source, new SyncProgress<TrainingProgress>(pr =>
+        {
+            if (pr.Losses.Step == 2) cts.Cancel();
+        }), cts.Token));
+        var pos = TrainingCheckpoint.ReadPosition(Path.Combine(dir, TrainingCheckpoint.DefaultFileName));
+        Assert.Equal(2, pos.Step);
+        Assert.Equal(2, pos.NextBatch);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(dir, "loss_history.csv")).Length);
+    }
+
     [Fact]
     public void Steps_DoNotLeakTensors()
     {
@@ -178,7 +216,7 @@ public sealed class OtTrainerTests : IDisposable
         using var t = new TinyDenoiser();
         using var p = new TinyCritic();
         using var trainer = new OtTrainer(t, p, Options(null, 2) with { Mode = mode });
-        var e = Assert.Throws<ModelConfigException>(() => trainer.Train(source));
+        var e = Assert.Throws<TrainingConfigException>(() => trainer.Train(source));
         Assert.Equal("mode", e.Field);
         Assert.Contains(mode.ToString(), e.Message);
         Assert.Equal(0, source.Enumerations);       // refused before any batch was built
@@ -249,8 +287,8 @@ public sealed class OtTrainerTests : IDisposable
     {
         var o = new OtTrainerOptions();
         Assert.Equal(0.5, o.TransportLearningRateRatio);
-        Assert.Equal("lr_transport_ratio", Assert.Throws<ModelConfigException>(() => (o with { TransportLearningRateRatio = 0 }).Validate()).Field);
-        Assert.Equal("lr_transport_ratio", Assert.Throws<ModelConfigException>(() => (o with { TransportLearningRateRatio = double.NaN }).Validate()).Field);
+        Assert.Equal("lr_transport_ratio", Assert.Throws<TrainingConfigException>(() => (o with { TransportLearningRateRatio = 0 }).Validate()).Field);
+        Assert.Equal("lr_transport_ratio", Assert.Throws<TrainingConfigException>(() => (o with { TransportLearningRateRatio = double.NaN }).Validate()).Field);
         Assert.Equal(2.5e-5, (o with { TransportLearningRateRatio = 0.25 }).TransportLearningRate(1), 15);
     }
 
@@ -262,8 +300,8 @@ public sealed class OtTrainerTests : IDisposable
         Assert.Equal(1e-4, o.PotentialLearningRate(15), 12);
         Assert.Equal(1e-5, o.PotentialLearningRate(16), 12);
         Assert.Equal(5e-7, o.TransportLearningRate(31), 12);
-        Assert.Throws<ModelConfigException>(() => (o with { Epochs = 0 }).Validate());
-        Assert.Throws<ModelConfigException>(() => (o with { LearningRate = -1 }).Validate());
+        Assert.Throws<TrainingConfigException>(() => (o with { Epochs = 0 }).Validate());
+        Assert.Throws<TrainingConfigException>(() => (o with { LearningRate = -1 }).Validate());
     }
 
     /// <summary>Wraps a source, counts how often it is enumerated and can claim decorrelated targets.</summary>

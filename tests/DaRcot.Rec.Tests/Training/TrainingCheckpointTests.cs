@@ -115,4 +115,21 @@ public sealed class TrainingCheckpointTests : IDisposable
         }
         Assert.Equal(2, TrainingCheckpoint.ReadPosition(good).Step);
     }
+    [Fact]
+    public void Resume_restores_the_global_generator_so_undirected_draws_continue_the_same_stream()
+    {
+        var good = GoodCheckpoint();   // written with the global generator in some state S
+        // Draws after S, as a run continuing from the checkpoint would make them.
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        using var trainer = new OtTrainer(t, p, Options(null, 2));
+        trainer.Resume(good);
+        using var expected = rand(8);
+        // Elsewhere in the stream, then resume again: the same draws as right after the first resume.
+        manual_seed(12345);
+        using (rand(100)) { }
+        trainer.Resume(good);
+        using var again = rand(8);
+        Assert.Equal(expected.data<float>().ToArray(), again.data<float>().ToArray());
+    }
 }

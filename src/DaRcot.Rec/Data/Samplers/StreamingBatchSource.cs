@@ -1,7 +1,10 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using DaRcot.Rec.Data.Datasets;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Training;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,6 +56,11 @@ public sealed record StreamingBatchOptions
 
     /// <summary>Bytes of decoded pixels kept in the LRU cache.</summary>
     public long CacheBytes { get; init; } = 1L << 30;
+
+    /// <summary>Stop at the first image that cannot be used (the old behaviour). By default such an image (unreadable,
+    /// smaller than the patch, degraded and clean sizes differ) is skipped for the rest of the run: its samples take
+    /// the next usable item, and it is listed in <see cref="StreamingBatchSource.SkippedFiles"/>.</summary>
+    public bool FailFast { get; init; }
 }
 
 /// <summary>
@@ -69,16 +77,20 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
 {
     private readonly StreamingBatchOptions _options;
     private readonly CancellationToken _cancellation;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, string> _skipped = new(StringComparer.Ordinal);
 
     /// <summary>Creates the source.</summary>
     /// <param name="items">Training items (e.g. from <see cref="OfficialTrainLayout"/> or <see cref="CleanFolderDataset"/>).</param>
     /// <param name="options">Options; defaults when null.</param>
     /// <param name="cache">A shared image cache; a new one sized by the options when null.</param>
     /// <param name="cancellationToken">Stops background loading.</param>
+    /// <param name="logger">Receives one warning per skipped image.</param>
     public StreamingBatchSource(IReadOnlyList<TrainingItem> items, StreamingBatchOptions? options = null, ImageCache? cache = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, ILogger? logger = null)
     {
         _options = options ?? new StreamingBatchOptions();
+        _logger = logger ?? NullLogger.Instance;
         if (_options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.BatchSize, "BatchSize must be >= 1.");
         if (_options.PatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.PatchSize, "PatchSize must be >= 1.");
         if (_options.CropBase < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.CropBase, "CropBase must be >= 1.");
@@ -98,6 +110,9 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
     /// <summary>Samples per epoch.</summary>
     public int SamplesPerEpoch { get; }
 
+    /// <summary>Images skipped so far (path → reason), see <see cref="StreamingBatchOptions.FailFast"/>.</summary>
+    public IReadOnlyDictionary<string, string> SkippedFiles => _skipped;
+
     /// <inheritdoc/>
     public int BatchesPerEpoch => _options.DropLast
         ? SamplesPerEpoch / _options.BatchSize
@@ -111,7 +126,7 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
     public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0) => GetBatches(epoch, startBatch, CancellationToken.None);
 
     /// <summary>The batches of <paramref name="epoch"/> from <paramref name="startBatch"/>, prefetched in the background.</summary>
-    /// <exception cref="ImageDecodeException">A file cannot be decoded (raised when the batch that needs it is reached).</exception>
+    /// <exception cref="ImageDecodeException">With <see cref="StreamingBatchOptions.FailFast"/>: a file cannot be decoded (raised when the batch that needs it is reached).</exception>
     public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch, CancellationToken cancellationToken)
     {
         if (startBatch < 0 || startBatch > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(startBatch), startBatch, $"must be within 0..{BatchesPerEpoch}.");
@@ -217,19 +232,45 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
     internal (Tensor Degraded, Tensor Target, int Task) BuildSample(int epoch, long index)
     {
         var draw = Sampler.Draw(epoch, index);
-        var item = Sampler.Items[draw.ItemIndex];
         using var scope = torch.NewDisposeScope();
-        var random = SampleSeed.CreateRandom(_options.Seed, epoch, index, stream: 2);
-        var (input, clean) = CropAndAugment(item, random);
-        Tensor degraded = input ?? Synthesize(item, clean, epoch, index);
+        var (used, degraded, clean) = FirstUsable(draw.ItemIndex, -1, i =>
+        {
+            var item = Sampler.Items[i];
+            var random = SampleSeed.CreateRandom(_options.Seed, epoch, index, stream: 2);
+            var (input, cleanPatch) = CropAndAugment(item, random);
+            return (i, input ?? Synthesize(item, cleanPatch, epoch, index), cleanPatch);
+        });
         Tensor target = clean;
         if (draw.TargetItemIndex != draw.ItemIndex)
+            target = FirstUsable(draw.TargetItemIndex, used, i =>
+                CropOne(Sampler.Items[i].TargetPath, SampleSeed.CreateRandom(_options.Seed, epoch, index, stream: 4)));
+        return (degraded.MoveToOuterDisposeScope(), target.MoveToOuterDisposeScope(), Sampler.Items[used].TaskId);
+    }
+
+    /// <summary>
+    /// <paramref name="build"/> for item <paramref name="first"/>, or, when that item's images cannot be used, for the
+    /// next usable item (in index order, skipping <paramref name="exclude"/>). Which item replaces a bad one depends
+    /// only on which files are bad, never on thread timing, so batches stay deterministic.
+    /// </summary>
+    private T FirstUsable<T>(int first, int exclude, Func<int, T> build)
+    {
+        var items = Sampler.Items;
+        for (int k = 0; k < items.Count; k++)
         {
-            var other = Sampler.Items[draw.TargetItemIndex];
-            var otherRandom = SampleSeed.CreateRandom(_options.Seed, epoch, index, stream: 4);
-            target = CropOne(other.TargetPath, otherRandom);
+            int i = (first + k) % items.Count;
+            var item = items[i];
+            if (i == exclude || _skipped.ContainsKey(item.TargetPath) || (item.InputPath is { } p && _skipped.ContainsKey(p))) continue;
+            try
+            {
+                return build(i);
+            }
+            catch (DaRcotException e) when (!_options.FailFast)
+            {
+                var path = e is ImageDecodeException decode ? decode.Path : item.InputPath ?? item.TargetPath;
+                if (_skipped.TryAdd(path, e.Message)) _logger.LogWarning("Skipping {Path} for the rest of the run: {Reason}", path, e.Message);
+            }
         }
-        return (degraded.MoveToOuterDisposeScope(), target.MoveToOuterDisposeScope(), item.TaskId);
+        throw new DaRcotException($"None of the {items.Count} training items can be used; first problem: {_skipped.Values.FirstOrDefault() ?? "none recorded"}");
     }
 
     private Tensor Synthesize(TrainingItem item, Tensor cleanPatch, int epoch, long index)
