@@ -4,8 +4,8 @@
 # eval.txt, training_output.txt} and samples/images/chelsea_{clean,noisy25,restored,noisy_restored_clean}.png.
 #   eng/train-bundled-model.sh [trainer options, e.g. --steps 200 --minutes 5]
 # One OpenMP thread by default: on a shared 2-core machine one thread ran ~10x faster per step than two. Without
-# --minutes (the script passes --minutes 22) a run is exactly reproducible for a given seed and thread count; with it
-# the cosine schedule also ends when the time is up, so the step count depends on the machine's speed.
+# --minutes (the default) a run is reproducible for a given seed and thread count; with --minutes M the cosine
+# schedule also ends when the time is up, so the step count depends on the machine's speed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,7 +17,7 @@ dotnet build samples/TrainBundledModel/TrainBundledModel.csproj -c Release -nolo
 tool="$artifacts/bin/TrainBundledModel/release/TrainBundledModel.dll"
 
 dotnet "$tool" train --images "$images" --out samples/models --holdout chelsea.png \
-  --steps 4000 --minutes 22 --batch 8 --patch 64 --lr 1e-3 --seed 1 --threads 1 --eval-every 200 "$@" \
+  --steps 2600 --batch 8 --patch 64 --lr 1e-3 --seed 1 --threads 1 --eval-every 200 "$@" \
   | tee samples/models/training_output.txt
 dotnet "$tool" eval --images "$images" --holdout chelsea.png --weights samples/models/bundled-denoise-nafnet-rec.safetensors --threads 1 \
   | tee samples/models/eval.txt
