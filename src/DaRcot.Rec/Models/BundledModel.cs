@@ -93,6 +93,19 @@ public static class BundledModel
     public static (ResidualConditionedMap Model, ArchInfo Info) Load(string weightsPath, ILogger? logger = null) =>
         Load(weightsPath, logger, weightsPath);
 
+    /// <summary>Logical name of the embedded degradation identifier fitted on the bundled model's embeddings.</summary>
+    public const string IdentifierResourceName = "DaRcot.Rec.Models.bundled-identifier.json";
+
+    /// <summary>The degradation identifier fitted on the bundled model's residual embeddings (<c>darcot identify
+    /// --fit</c>; its held-out accuracy is in the model card).</summary>
+    /// <exception cref="CheckpointFormatException">This build has no embedded identifier.</exception>
+    public static Identification.DegradationIdentifier LoadIdentifier()
+    {
+        using var stream = typeof(BundledModel).Assembly.GetManifestResourceStream(IdentifierResourceName)
+            ?? throw new CheckpointFormatException(IdentifierResourceName, "this build of DaRcot.Rec has no bundled degradation identifier (run darcot identify --fit and rebuild).");
+        return Identification.DegradationIdentifier.Load(stream, IdentifierResourceName);
+    }
+
     /// <summary>The inference description of the bundled model.</summary>
     public static ArchInfo Info(ResidualConditionedMap model)
     {
