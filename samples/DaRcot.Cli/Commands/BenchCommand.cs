@@ -4,10 +4,12 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using DaRcot.Rec.Checkpoints;
+using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Files;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
+using DaRcot.Rec.Profiling;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,6 +22,10 @@ namespace DaRcot.Cli.Commands;
 /// <c>no_grad</c> on a random input and prints mean / median / p95 latency and throughput. Random weights unless
 /// <c>--weights</c> is given: latency does not depend on the weight values, so a checkpoint is only needed to
 /// benchmark the exact released configuration without writing its JSON.
+/// It also reports the parameters and GFLOPs of one forward pass (<see cref="FlopCounter"/>: FLOPs = 2 × multiply-adds),
+/// the GFLOP/s achieved at the mean latency, this machine's float32 matmul rate at the same thread count
+/// (<see cref="MatmulPeak"/>) and their ratio; for the <c>*-rec</c> architectures, the backbone alone timed the same
+/// way on the same padded input, and the REC/backbone ratios of time and GFLOPs.
 /// </summary>
 public sealed class BenchCommand : ICliCommand
 {
@@ -38,7 +44,7 @@ public sealed class BenchCommand : ICliCommand
         var threads = new Option<int?>("--threads", "-t") { Description = "Intra-op CPU threads (torch.set_num_threads); default: libtorch's choice." };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var budget = new Option<string?>("--memory-budget") { Description = "Memory the forward pass may use, e.g. 8G (default: half the available memory, at most 4G); larger inputs are refused before anything is allocated." };
-        var command = new Command("bench", "Time forward passes of a network (random or loaded weights) and report latency and images/s.");
+        var command = new Command("bench", "Time forward passes of a network (random or loaded weights) and report latency, images/s, parameters, GFLOPs (2 × multiply-adds) and achieved GFLOP/s against the machine's fp32 matmul peak.");
         foreach (var option in new Option[] { arch, config, weights, containerKey, size, batch, iterations, warmup, device, threads, json, budget })
             command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("bench", () => Run(new Request(
@@ -51,9 +57,20 @@ public sealed class BenchCommand : ICliCommand
     private sealed record Request(string Arch, string? ConfigPath, string? Weights, string? ContainerKey, int Size, int Batch,
         int Iterations, int Warmup, string Device, int? Threads, bool Json, string? MemoryBudget);
 
-    private sealed record Result(string Arch, string Device, int Threads, int Size, int Batch, int Warmup, long Parameters,
-        double[] Milliseconds)
+    /// <summary>Latencies of one network and its counted cost.</summary>
+    private sealed record Timing(FlopCount Cost, double[] Milliseconds)
     {
+        public double Mean => Milliseconds.Average();
+        public double AchievedGflops => Cost.GigaFlops / (Mean / 1000.0);
+    }
+
+    private sealed record Result(string Arch, string Device, int Threads, int Size, int Batch, int Warmup, long Parameters,
+        double[] Milliseconds, FlopCount Cost, MatmulPeakResult Peak, Timing? Backbone)
+    {
+        public double AchievedGflops => Cost.GigaFlops / (Mean / 1000.0);
+        public double AchievedOverPeak => AchievedGflops / Peak.GigaFlopsPerSecond;
+        public double? RecOverBackboneTime => Backbone is null ? null : Mean / Backbone.Mean;
+        public double? RecOverBackboneFlops => Backbone is null ? null : (double)Cost.Flops / Backbone.Cost.Flops;
         public double Mean => Milliseconds.Average();
         public double Median => Percentile(50);
         public double P95 => Percentile(95);
@@ -123,24 +140,42 @@ public sealed class BenchCommand : ICliCommand
             model.to(device);
             model.eval();
             if (!FitsInMemory(r, model, info, budget)) return null;
-            long parameters = model.parameters().Sum(p => p.numel());
+            long parameters = FlopCounter.CountParameters(model);
 
             // A fixed generator: every run times the same input, and other users of the global RNG are untouched.
             using var generator = new Generator(0);
             using var input = rand(new long[] { r.Batch, info.InputChannels, r.Size, r.Size }, generator: generator).to(device);
-            var times = new double[r.Iterations];
-            using (no_grad())
+            // The count is one more untimed forward pass.
+            var cost = FlopCounter.Count(model, input);
+            var times = Time(model, input, r, device);
+            Timing? backbone = null;
+            if (model is ResidualConditionedMap rec)
             {
-                for (var i = 0; i < r.Warmup; i++) Forward(model, input, device);
-                for (var i = 0; i < r.Iterations; i++)
-                {
-                    var watch = Stopwatch.StartNew();
-                    Forward(model, input, device);
-                    times[i] = watch.Elapsed.TotalMilliseconds;
-                }
+                // The backbone alone, on the input the REC map's two passes see (padded to the map's multiple), so the
+                // ratio is the price of REC at this size.
+                using var padded = DaRcot.Rec.Imaging.Padding.PadToMultiple(input, rec.SizeMultiple, rec.Options.PadMode);
+                backbone = new Timing(FlopCounter.Count(rec.Backbone, padded), Time(rec.Backbone, padded, r, device));
             }
-            return new Result(info.Arch, device.ToString(), get_num_threads(), r.Size, r.Batch, r.Warmup, parameters, times);
+            // Large enough to reach a GPU's rate; a CPU reaches its rate at 1024 within a fraction of a second.
+            var peak = MatmulPeak.Measure(device, device.type == DeviceType.CUDA ? 4096 : 1024);
+            return new Result(info.Arch, device.ToString(), get_num_threads(), r.Size, r.Batch, r.Warmup, parameters, times, cost, peak, backbone);
         }
+    }
+
+    private static double[] Time(nn.Module<Tensor, Tensor> model, Tensor input, Request r, Device device)
+    {
+        var times = new double[r.Iterations];
+        using (no_grad())
+        {
+            for (var i = 0; i < r.Warmup; i++) Forward(model, input, device);
+            for (var i = 0; i < r.Iterations; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                Forward(model, input, device);
+                times[i] = watch.Elapsed.TotalMilliseconds;
+            }
+        }
+        return times;
     }
 
     // One forward pass, its tensors freed at once. CUDA runs asynchronously, so wait for the kernels to finish or
@@ -177,7 +212,19 @@ public sealed class BenchCommand : ICliCommand
         table.AddRow("p95", $"{F(result.P95)} ms");
         table.AddRow("min / max", $"{F(result.Min)} / {F(result.Max)} ms");
         table.AddRow("throughput", $"{F(result.ImagesPerSecond)} images/s");
+        var c = result.Cost;
+        table.AddRow("GFLOPs per forward", $"{F(c.GigaFlops, "F3")} (conv {F(2 * c.ConvMultiplyAdds / 1e9, "F3")}, linear {F(2 * c.LinearMultiplyAdds / 1e9, "F3")}, matmul {F(2 * c.MatmulMultiplyAdds / 1e9, "F3")})");
+        table.AddRow("achieved", $"{F(result.AchievedGflops, "F1")} GFLOP/s at the mean");
+        table.AddRow("fp32 matmul peak", $"{F(result.Peak.GigaFlopsPerSecond, "F1")} GFLOP/s ({result.Peak.Size}³, best of {result.Peak.Repetitions})");
+        table.AddRow("achieved / peak", F(result.AchievedOverPeak, "P1"));
+        if (result.Backbone is { } b)
+        {
+            table.AddRow("backbone alone", $"{F(b.Mean)} ms mean, {F(b.Cost.GigaFlops, "F3")} GFLOPs, {F(b.AchievedGflops, "F1")} GFLOP/s");
+            table.AddRow("REC / backbone", $"{F(result.RecOverBackboneTime!.Value)}× time, {F(result.RecOverBackboneFlops!.Value)}× GFLOPs");
+        }
         console.Write(table);
+        // Unwrapped under the table, so the line can be quoted whole.
+        writer.WriteLine(FlopCount.Convention + ".");
         return writer.ToString();
     }
 
@@ -204,9 +251,38 @@ public sealed class BenchCommand : ICliCommand
             w.WriteStartArray("times_ms");
             foreach (var t in result.Milliseconds) w.WriteNumberValue(t);
             w.WriteEndArray();
+            w.WriteString("flop_convention", FlopCount.Convention);
+            WriteCost(w, result.Cost);
+            w.WriteNumber("achieved_gflops_per_second", result.AchievedGflops);
+            w.WriteNumber("peak_matmul_gflops_per_second", result.Peak.GigaFlopsPerSecond);
+            w.WriteNumber("peak_matmul_size", result.Peak.Size);
+            w.WriteNumber("achieved_over_peak", result.AchievedOverPeak);
+            if (result.Backbone is { } b)
+            {
+                w.WriteStartObject("backbone");
+                w.WriteNumber("parameters", b.Cost.Parameters);
+                WriteCost(w, b.Cost);
+                w.WriteNumber("mean_ms", b.Mean);
+                w.WriteNumber("achieved_gflops_per_second", b.AchievedGflops);
+                w.WriteStartArray("times_ms");
+                foreach (var t in b.Milliseconds) w.WriteNumberValue(t);
+                w.WriteEndArray();
+                w.WriteEndObject();
+                w.WriteNumber("rec_over_backbone_time", result.RecOverBackboneTime!.Value);
+                w.WriteNumber("rec_over_backbone_gflops", result.RecOverBackboneFlops!.Value);
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray()) + Environment.NewLine;
+    }
+
+    private static void WriteCost(Utf8JsonWriter w, FlopCount cost)
+    {
+        w.WriteNumber("flops", cost.Flops);
+        w.WriteNumber("gflops", cost.GigaFlops);
+        w.WriteNumber("conv_macs", cost.ConvMultiplyAdds);
+        w.WriteNumber("linear_macs", cost.LinearMultiplyAdds);
+        w.WriteNumber("matmul_macs", cost.MatmulMultiplyAdds);
     }
 
     private static int Fail(string message) => CliOutput.Fail("bench", message);

@@ -1,4 +1,5 @@
 using DaRcot.Rec.Errors;
+using DaRcot.Rec.Profiling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -26,8 +27,14 @@ public sealed class VerifiedConv2d : Convolution
 
     /// <summary>The functional form (<c>F.conv2d</c>) through the same guard, for convolutions with weights that are not
     /// module parameters (e.g. the blur kernels of the degradation synthesis).</summary>
-    public static Tensor Apply(Tensor input, Tensor weight, Tensor? bias, ConvGeometry geometry) =>
-        ConvolutionGuard.Current.Conv2d(input, weight, bias, geometry);
+    public static Tensor Apply(Tensor input, Tensor weight, Tensor? bias, ConvGeometry geometry)
+    {
+        var y = ConvolutionGuard.Current.Conv2d(input, weight, bias, geometry);
+        // weight is [C_out, C_in/groups, kh, kw]: each output element is a dot product of its last three dims. The
+        // shape is read only while counting (it is a native call).
+        if (OpTally.Active) OpTally.Convolution(y, weight.shape[1], weight.shape[2] * weight.shape[3]);
+        return y;
+    }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
@@ -37,11 +44,19 @@ public sealed class VerifiedConv2d : Convolution
         {
             // Unbatched CHW, as nn.Conv2d accepts.
             using var batched = input.unsqueeze(0);
-            using var y = ConvolutionGuard.Current.Conv2d(batched, weight, bias, geometry);
+            using var y = Counted(ConvolutionGuard.Current.Conv2d(batched, weight, bias, geometry));
             return y.squeeze(0);
         }
         if (input.dim() != 4 || input.shape[1] != in_channels)
             throw new TensorArgumentException("input", $"a convolution with {in_channels} input channels expects [N,{in_channels},H,W], got [{string.Join(",", input.shape)}].");
-        return ConvolutionGuard.Current.Conv2d(input, weight, bias, geometry);
+        return Counted(ConvolutionGuard.Current.Conv2d(input, weight, bias, geometry));
+    }
+
+    // Reports the multiply-adds to a running FlopCounter (a thread-static null check otherwise). Counted here rather
+    // than by a forward hook because the library's modules call their convolutions with forward(), which skips hooks.
+    private Tensor Counted(Tensor output)
+    {
+        OpTally.Convolution(output, in_channels / groups, kernel_size[0] * kernel_size[1]);
+        return output;
     }
 }

@@ -1,5 +1,8 @@
 using System.Text.Json;
 using DaRcot.Cli;
+using DaRcot.Rec.Conditioning;
+using DaRcot.Rec.Models;
+using DaRcot.Rec.Profiling;
 using DaRcot.Rec.Tests.Infrastructure;
 
 namespace DaRcot.Rec.Tests.Samples;
@@ -50,6 +53,64 @@ public sealed class BenchCommandTests : IDisposable
     }
 
     [Fact]
+    public void Json_reports_the_counted_cost_and_the_matmul_peak()
+    {
+        const string json = """{"width": 8, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]}""";
+        var (code, text, err) = Run("bench", "--arch", "nafnet", "--config", Config(json), "--size", "16",
+            "--iterations", "2", "--warmup", "0", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(text);
+        var root = doc.RootElement;
+        // The same network built here: its parameters and the counter's FLOPs at the benchmarked shape.
+        var (model, _) = ModelFactory.Create("nafnet", json);
+        using var _m = model;
+        var expected = FlopCounter.Count(model, 1, 3, 16, 16);
+        Assert.Equal(FlopCounter.CountParameters(model), root.GetProperty("parameters").GetInt64());
+        Assert.Equal(expected.Flops, root.GetProperty("flops").GetInt64());
+        Assert.Equal(expected.GigaFlops, root.GetProperty("gflops").GetDouble(), 12);
+        Assert.Equal(expected.ConvMultiplyAdds, root.GetProperty("conv_macs").GetInt64());
+        Assert.Equal(0, root.GetProperty("matmul_macs").GetInt64());
+        Assert.StartsWith("FLOPs = 2 × multiply-adds", root.GetProperty("flop_convention").GetString());
+        // achieved = FLOPs / mean latency; achieved/peak follows from the two printed rates.
+        double mean = root.GetProperty("mean_ms").GetDouble();
+        double achieved = root.GetProperty("achieved_gflops_per_second").GetDouble();
+        Assert.Equal(expected.GigaFlops / (mean / 1000), achieved, 9);
+        double peak = root.GetProperty("peak_matmul_gflops_per_second").GetDouble();
+        Assert.True(peak > 0.1, $"peak {peak} GFLOP/s");
+        Assert.Equal(1024, root.GetProperty("peak_matmul_size").GetInt32());
+        Assert.Equal(achieved / peak, root.GetProperty("achieved_over_peak").GetDouble(), 9);
+        Assert.False(root.TryGetProperty("backbone", out _));
+    }
+
+    [Fact]
+    public void Rec_arch_reports_the_backbone_alone_and_the_ratios()
+    {
+        const string json = """{"backbone": {"width": 8, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]}, "rec": {"regm_width": 4, "regm_blocks": [1, 1, 1, 1]}}""";
+        var (code, text, err) = Run("bench", "--arch", "nafnet-rec", "--config", Config(json), "--size", "16",
+            "--iterations", "2", "--warmup", "0", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(text);
+        var root = doc.RootElement;
+        var (model, _) = ModelFactory.Create("nafnet-rec", json);
+        using var _m = model;
+        var backboneModel = ((ResidualConditionedMap)model).Backbone;
+        var rec = FlopCounter.Count(model, 1, 3, 16, 16);
+        var alone = FlopCounter.Count(backboneModel, 1, 3, 16, 16);
+        Assert.Equal(rec.Flops, root.GetProperty("flops").GetInt64());
+        var backbone = root.GetProperty("backbone");
+        Assert.Equal(FlopCounter.CountParameters(backboneModel), backbone.GetProperty("parameters").GetInt64());
+        Assert.Equal(alone.Flops, backbone.GetProperty("flops").GetInt64());
+        Assert.Equal(2, backbone.GetProperty("times_ms").GetArrayLength());
+        // REC runs the backbone's decoder twice plus the REGM: more work than the backbone, and fewer parameters
+        // in the backbone than in the whole.
+        Assert.True(backbone.GetProperty("parameters").GetInt64() < root.GetProperty("parameters").GetInt64());
+        Assert.Equal((double)rec.Flops / alone.Flops, root.GetProperty("rec_over_backbone_gflops").GetDouble(), 9);
+        Assert.True(root.GetProperty("rec_over_backbone_gflops").GetDouble() > 1);
+        Assert.Equal(root.GetProperty("mean_ms").GetDouble() / backbone.GetProperty("mean_ms").GetDouble(),
+            root.GetProperty("rec_over_backbone_time").GetDouble(), 9);
+    }
+
+    [Fact]
     public void Table_output_names_the_arch_and_the_throughput()
     {
         var config = Config("""{"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1}""");
@@ -59,6 +120,11 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Contains("images/s", text);
         Assert.Contains("1×3×16×16", text);
         Assert.Contains("2 (+0 warm-up)", text);
+        Assert.Contains("GFLOPs per forward", text);
+        Assert.Contains("fp32 matmul peak", text);
+        Assert.Contains("achieved / peak", text);
+        Assert.Contains("FLOPs = 2 × multiply-adds", text);
+        Assert.DoesNotContain("REC / backbone", text);
     }
 
     [SkippableFact]

@@ -1,3 +1,4 @@
+using DaRcot.Rec.Profiling;
 using DaRcot.Rec.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -39,8 +40,13 @@ public sealed class TransposedAttention : nn.Module<Tensor, Tensor>
         var q = nn.functional.normalize(Heads(parts[0]), p: 2, dim: -1, eps: 1e-12);
         var k = nn.functional.normalize(Heads(parts[1]), p: 2, dim: -1, eps: 1e-12);
         var v = Heads(parts[2]);
-        var attn = (q.matmul(k.transpose(-2, -1)) * temperature).softmax(-1);
-        var result = project_out.forward(attn.matmul(v).reshape(b, c, h, w));
+        // The two matmuls report their multiply-adds to a running FlopCounter (numel of the product × inner dim).
+        var scores = q.matmul(k.transpose(-2, -1));
+        OpTally.MatMul(scores, h * w);
+        var attn = (scores * temperature).softmax(-1);
+        var mixed = attn.matmul(v);
+        OpTally.MatMul(mixed, c / _heads);
+        var result = project_out.forward(mixed.reshape(b, c, h, w));
         return result.MoveToOuterDisposeScope();
     }
 }
