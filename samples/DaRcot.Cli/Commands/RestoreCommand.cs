@@ -50,7 +50,7 @@ public sealed class RestoreCommand : ICliCommand
         var overlap = new Option<int>("--tile-overlap") { Description = "Overlap between tiles.", DefaultValueFactory = _ => TiledRestorer.DefaultOverlap };
         var budget = new Option<string?>("--memory-budget") { Description = "Memory one restoration may use, e.g. 2G or 512M (default: half the available memory, at most 4G)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Allow the output to be the input itself (the original is replaced)." };
-        var failFast = new Option<bool>("--fail-fast") { Description = "In a folder, stop at the first image that cannot be restored instead of skipping it." };
+        var failFast = new Option<bool>("--fail-fast") { Description = "In a folder or manifest, stop at the first image that cannot be restored instead of skipping it." };
 
         var command = new Command("restore", "Restore an image, a folder of images or a safetensors tensor with Restormer, NAFNet, MPRNet or DA-RCOT weights.");
         command.Arguments.Add(input);
