@@ -31,7 +31,7 @@ public static class CliCommands
     {
         // Native-runtime settings (threads, convolution checks) from the environment, before any tensor exists.
         if (CliRuntime.Initialize() is { } problem) return CliOutput.Fail("runtime", problem);
-        var root = new RootCommand("darcot — DA-RCOT / REC image restoration (restore, train, eval, metrics, info, bench)");
+        var root = new RootCommand("darcot — DA-RCOT / REC image restoration (restore, report, train, eval, metrics, info, bench)");
         foreach (var command in Discover()) root.Subcommands.Add(command);
         // No arguments at all: the overview is the most useful answer.
         var parsed = root.Parse(args.Count == 0 ? ["--help"] : args);

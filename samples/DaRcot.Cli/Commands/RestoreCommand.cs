@@ -3,6 +3,7 @@ using DaRcot.Rec.Checkpoints;
 using DaRcot.Rec.Files;
 using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Inference;
+using DaRcot.Rec.Inference.Sharding;
 using DaRcot.Rec.Models;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -12,9 +13,10 @@ using static TorchSharp.torch;
 namespace DaRcot.Cli.Commands;
 
 /// <summary>
-/// <c>darcot restore INPUT -o OUTPUT [(--preset NAME | --arch ARCH [--config CONFIG.json]) --weights FILE]
-/// [--device cpu|cuda] [--tile N] [--memory-budget SIZE] [--overwrite] [--fail-fast]</c>: runs a restoration network
-/// on an image, a folder of images, or the tensor <c>input</c> of a <c>.safetensors</c> file.
+/// <c>darcot restore (INPUT | --manifest FILE) -o OUTPUT [--shard K/N] [(--preset NAME | --arch ARCH [--config CONFIG.json])
+/// --weights FILE] [--device cpu|cuda] [--tile N] [--memory-budget SIZE] [--overwrite] [--fail-fast]</c>: runs a
+/// restoration network on an image, a folder of images, the images a manifest lists, or the tensor <c>input</c> of a
+/// <c>.safetensors</c> file.
 /// </summary>
 /// <remarks>
 /// Images of any size are padded as the official test scripts do (Restormer/MPRNet reflect to /8, NAFNet zero to
@@ -26,13 +28,17 @@ namespace DaRcot.Cli.Commands;
 /// are tiled automatically to stay within the memory budget (default: half the available memory, at most 4 GB).
 /// In a folder, images that cannot be restored are skipped and listed at the end (exit code 2); <c>--fail-fast</c>
 /// stops at the first. Every other error is one line on standard error and exit code 1; Ctrl-C exits with 130.
+/// A manifest, or a folder with <c>--shard K/N</c> (or inside a Kubernetes Indexed Job or Slurm job array, see
+/// <see cref="ShardSpec.FromEnvironment"/>), is restored as one shard of a job: see <see cref="ShardedRestore"/>.
 /// </remarks>
 public sealed class RestoreCommand : ICliCommand
 {
     /// <inheritdoc />
     public Command Build()
     {
-        var input = new Argument<string>("input") { Description = "An image file, a folder of images, or a .safetensors file holding a tensor named 'input' (float32 NCHW)." };
+        var input = new Argument<string?>("input") { Description = "An image file, a folder of images, or a .safetensors file holding a tensor named 'input' (float32 NCHW); omit it with --manifest.", Arity = ArgumentArity.ZeroOrOne };
+        var manifest = new Option<string?>("--manifest", "-m") { Description = "A text file listing input images, one per line (# comments; relative to its folder); outputs keep that structure under -o, existing ones are skipped." };
+        var shard = new Option<string?>("--shard") { Description = "Restore only shard K of N (0-based, e.g. 0/4) of the folder or manifest; default: from JOB_COMPLETION_INDEX + DARCOT_SHARD_COUNT (Kubernetes) or SLURM_ARRAY_TASK_* (Slurm)." };
         var output = new Option<string>("--output", "-o") { Description = "Output image file (.png, .jpg, .bmp), folder, or .safetensors file.", Required = true };
         var preset = new Option<string?>("--preset", "-p") { Description = $"An official checkpoint preset: {string.Join(", ", Presets.All.Select(p => p.Name))}." };
         var arch = new Option<string?>("--arch", "-a") { Description = $"Architecture when not using a preset: {string.Join(", ", ModelFactory.KnownArchs)}." };
@@ -44,27 +50,29 @@ public sealed class RestoreCommand : ICliCommand
         var overlap = new Option<int>("--tile-overlap") { Description = "Overlap between tiles.", DefaultValueFactory = _ => TiledRestorer.DefaultOverlap };
         var budget = new Option<string?>("--memory-budget") { Description = "Memory one restoration may use, e.g. 2G or 512M (default: half the available memory, at most 4G)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Allow the output to be the input itself (the original is replaced)." };
-        var failFast = new Option<bool>("--fail-fast") { Description = "In a folder, stop at the first image that cannot be restored instead of skipping it." };
+        var failFast = new Option<bool>("--fail-fast") { Description = "In a folder or manifest, stop at the first image that cannot be restored instead of skipping it." };
 
         var command = new Command("restore", "Restore an image, a folder of images or a safetensors tensor with Restormer, NAFNet, MPRNet or DA-RCOT weights.");
         command.Arguments.Add(input);
-        foreach (var option in new Option[] { output, preset, arch, config, weights, containerKey, device, tile, overlap, budget, overwrite, failFast })
+        foreach (var option in new Option[] { output, manifest, shard, preset, arch, config, weights, containerKey, device, tile, overlap, budget, overwrite, failFast })
             command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("restore", () => Run(new Request(
-            parseResult.GetValue(input)!, parseResult.GetValue(output)!, parseResult.GetValue(preset), parseResult.GetValue(arch),
+            parseResult.GetValue(input), parseResult.GetValue(manifest), parseResult.GetValue(shard), parseResult.GetValue(output)!, parseResult.GetValue(preset), parseResult.GetValue(arch),
             parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),
             parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(tile), parseResult.GetValue(overlap), parseResult.GetValue(budget),
             parseResult.GetValue(overwrite), parseResult.GetValue(failFast)), cancellationToken)));
         return command;
     }
 
-    private sealed record Request(string Input, string Output, string? Preset, string? Arch, string? ConfigPath, string? Weights,
+    private sealed record Request(string? Input, string? Manifest, string? Shard, string Output, string? Preset, string? Arch, string? ConfigPath, string? Weights,
         string? ContainerKey, string Device, int? Tile, int Overlap, string? MemoryBudget, bool Overwrite, bool FailFast);
 
     private enum Kind { Image, Folder, Tensors }
 
     private static int Run(Request r, CancellationToken cancellationToken)
     {
+        if ((r.Input is null) == (r.Manifest is null))
+            return Fail(r.Input is null ? "give an INPUT (image, folder or .safetensors file) or --manifest FILE." : "give either an INPUT or --manifest FILE, not both.");
         // No model options at all: the small blind denoiser bundled with the library (BundledModel).
         var useBundled = r.Preset is null && r.Arch is null && r.Weights is null && r.ConfigPath is null && r.ContainerKey is null;
         if (!useBundled && (r.Preset is null) == (r.Arch is null)) return Fail("give exactly one of --preset NAME or --arch ARCH (or none of --preset, --arch, --weights for the bundled denoiser).");
@@ -74,15 +82,28 @@ public sealed class RestoreCommand : ICliCommand
         if (r.Overlap < 0) return Fail($"--tile-overlap must not be negative, got {r.Overlap}.");
         long? budget = r.MemoryBudget is null ? null : ByteSize.Parse(r.MemoryBudget);
 
-        var kind = Directory.Exists(r.Input) ? Kind.Folder : IsSafetensors(r.Input) ? Kind.Tensors : Kind.Image;
-        if (kind != Kind.Folder && !File.Exists(r.Input)) return Fail($"input '{r.Input}' does not exist.");
-        if (IsSafetensors(r.Output) != (kind == Kind.Tensors))
-            return Fail("a .safetensors input needs a .safetensors output and image inputs need image outputs.");
-        var target = kind == Kind.Image && (Directory.Exists(r.Output) || EndsWithSeparator(r.Output))
-            ? Path.Combine(r.Output, Path.GetFileNameWithoutExtension(r.Input) + ".png")
-            : r.Output;
-        // Everything about the output is settled before the model is even loaded.
-        if (CheckOutput(kind, r.Input, target, r.Overwrite) is { } problem) return Fail(problem);
+        // A manifest is always a (possibly single) shard; a folder is one when --shard or a scheduler says so.
+        var isFolder = r.Input is not null && Directory.Exists(r.Input);
+        if (r.Shard is not null && r.Manifest is null && !isFolder) return Fail("--shard needs a folder or --manifest FILE as input.");
+        var shard = r.Manifest is not null || isFolder ? ShardedRestore.Resolve(r.Shard) : null;
+        if (r.Manifest is not null) shard ??= (ShardSpec.Whole, "the whole manifest");
+        var input = r.Input ?? "";
+        var kind = isFolder ? Kind.Folder : IsSafetensors(input) ? Kind.Tensors : Kind.Image;
+        var target = r.Output;
+        if (shard is not null)
+        {
+            if (ShardedRestore.CheckOutput(r.Manifest, r.Input, r.Output) is { } shardProblem) return Fail(shardProblem);
+        }
+        else
+        {
+            if (kind != Kind.Folder && !File.Exists(input)) return Fail($"input '{input}' does not exist.");
+            if (IsSafetensors(r.Output) != (kind == Kind.Tensors))
+                return Fail("a .safetensors input needs a .safetensors output and image inputs need image outputs.");
+            if (kind == Kind.Image && (Directory.Exists(r.Output) || EndsWithSeparator(r.Output)))
+                target = Path.Combine(r.Output, Path.GetFileNameWithoutExtension(input) + ".png");
+            // Everything about the output is settled before the model is even loaded.
+            if (CheckOutput(kind, input, target, r.Overwrite) is { } problem) return Fail(problem);
+        }
 
         if (!useBundled && !File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
         string? configJson = null;
@@ -94,16 +115,19 @@ public sealed class RestoreCommand : ICliCommand
 
         var options = new RestorerOptions { Device = r.Device, TileSize = r.Tile, TileOverlap = r.Overlap, MemoryBudgetBytes = budget };
         var logger = new CliLogger("restore");
-        using var restorer = useBundled ? LoadBundled(options, logger)
+        Restorer Load() => useBundled ? LoadBundled(options, logger)
             : r.Preset is not null
             ? Restorer.Load(Presets.Get(r.Preset), r.Weights!, r.ContainerKey, options, logger)
             : Restorer.Load(r.Arch!, configJson, r.Weights!, r.ContainerKey, options, logger);
 
+        // A shard loads the model only when some of its outputs are missing (a finished shard re-runs in a moment).
+        if (shard is { } s) return ShardedRestore.Run(r.Manifest, r.Input, r.Output, s.Spec, s.Source, Load, logger, r.FailFast, cancellationToken);
+        using var restorer = Load();
         return kind switch
         {
-            Kind.Folder => RestoreFolder(restorer, r.Input, r.Output, r.FailFast, cancellationToken),
-            Kind.Tensors => RestoreTensors(restorer, r.Input, r.Output, cancellationToken),
-            _ => RestoreImage(restorer, r.Input, target, cancellationToken),
+            Kind.Folder => RestoreFolder(restorer, input, r.Output, r.FailFast, cancellationToken),
+            Kind.Tensors => RestoreTensors(restorer, input, r.Output, cancellationToken),
+            _ => RestoreImage(restorer, input, target, cancellationToken),
         };
     }
 

@@ -50,6 +50,15 @@ public static partial class AtomicFile
     /// (<c>.NAME.32-hex-digits.tmp</c>).</summary>
     public static bool IsTemporaryFile(string fileName) => TemporaryName().IsMatch(Path.GetFileName(fileName));
 
+    /// <summary>The file name a temporary file of <see cref="Write"/> was going to become (<c>.NAME.hex.tmp</c> →
+    /// <c>NAME</c>), or null when <paramref name="fileName"/> is not one.</summary>
+    public static string? TargetOfTemporaryFile(string fileName)
+    {
+        var name = Path.GetFileName(fileName);
+        // ".NAME" + "." + 32 hex digits + ".tmp": the suffix is 37 characters.
+        return TemporaryName().IsMatch(name) ? name[1..^37] : null;
+    }
+
     /// <summary>
     /// Deletes the temporary files <see cref="Write"/> left in <paramref name="folder"/> when its process was killed
     /// mid-write (a checkpoint's can be hundreds of MB). Only call it while no other process writes there (e.g.
