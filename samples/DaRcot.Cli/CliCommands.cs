@@ -31,11 +31,13 @@ public static class CliCommands
     {
         // Native-runtime settings (threads, convolution checks) from the environment, before any tensor exists.
         if (CliRuntime.Initialize() is { } problem) return CliOutput.Fail("runtime", problem);
-        var root = new RootCommand("darcot — DA-RCOT / REC image restoration (restore, report, train, eval, metrics, info, bench)");
+        var root = new RootCommand("darcot — DA-RCOT / REC image restoration (restore, report, train, eval, metrics, info, bench, doctor, demo, identify)");
+        root.Options.Add(CliRuntime.Threads);
         foreach (var command in Discover()) root.Subcommands.Add(command);
         // No arguments at all: the overview is the most useful answer.
         var parsed = root.Parse(args.Count == 0 ? ["--help"] : args);
         if (parsed.Errors.Count > 0) return CliParseErrors.Report(root, parsed);
+        if (CliRuntime.ApplyThreads(parsed) is { } threadsProblem) return CliOutput.Fail(parsed.CommandResult.Command.Name, threadsProblem);
         // Our own handler (CliInterrupt) owns Ctrl-C; System.CommandLine's would only register once the action
         // returned, i.e. after the work.
         var configuration = new InvocationConfiguration { ProcessTerminationTimeout = null };

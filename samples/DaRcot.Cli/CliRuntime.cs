@@ -1,3 +1,4 @@
+using System.CommandLine;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Runtime;
 using Microsoft.Extensions.Logging;
@@ -14,6 +15,24 @@ public static class CliRuntime
         .SetMinimumLevel(LogLevel.Warning)
         .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
         .AddSimpleConsole(o => o.SingleLine = true)));
+
+    /// <summary><c>--threads N</c>, accepted by every command (recursive on the root): libtorch's intra-op CPU threads
+    /// for the run; without it <c>DARCOT_THREADS</c>, else libtorch's choice (one per core).</summary>
+    public static Option<int?> Threads { get; } = new("--threads")
+    {
+        Description = "Intra-op CPU threads for libtorch (default: DARCOT_THREADS, else one per core).",
+        Recursive = true,
+    };
+
+    /// <summary>Applies a parsed <c>--threads</c>; returns an error message for a value below 1, otherwise null.</summary>
+    public static string? ApplyThreads(ParseResult parsed)
+    {
+        var threads = parsed.GetValue(Threads);
+        if (threads is null) return null;
+        if (threads < 1) return $"--threads must be at least 1, got {threads}.";
+        TorchRuntime.Configure(TorchRuntimeOptions.FromEnvironment() with { Threads = threads, Logger = Loggers.Value.CreateLogger("darcot") });
+        return null;
+    }
 
     /// <summary>Configures the runtime; returns an error message (for <see cref="CliOutput.Fail"/>) when the environment
     /// holds a value that is not understood, otherwise null.</summary>

@@ -41,11 +41,12 @@ public sealed class BenchCommand : ICliCommand
         var iterations = new Option<int>("--iterations", "-n") { Description = "Timed forward passes.", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed forward passes first (allocator and kernel warm-up).", DefaultValueFactory = _ => 2 };
         var device = new Option<string>("--device", "-d") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
-        var threads = new Option<int?>("--threads", "-t") { Description = "Intra-op CPU threads (torch.set_num_threads); default: libtorch's choice." };
+        // --threads is the root's recursive option (CliRuntime.Threads), applied before this runs.
+        var threads = CliRuntime.Threads;
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var budget = new Option<string?>("--memory-budget") { Description = "Memory the forward pass may use, e.g. 8G (default: half the available memory, at most 4G); larger inputs are refused before anything is allocated." };
         var command = new Command("bench", "Time forward passes of a network (random or loaded weights) and report latency, images/s, parameters, GFLOPs (2 × multiply-adds) and achieved GFLOP/s against the machine's fp32 matmul peak.");
-        foreach (var option in new Option[] { arch, config, weights, containerKey, size, batch, iterations, warmup, device, threads, json, budget })
+        foreach (var option in new Option[] { arch, config, weights, containerKey, size, batch, iterations, warmup, device, json, budget })
             command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("bench", () => Run(new Request(
             parseResult.GetValue(arch)!, parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),

@@ -25,10 +25,11 @@ public sealed class DoctorCommand : ICliCommand
         var config = new Option<string?>("--config", "-c") { Description = "JSON file of the architecture's constructor arguments (default: the official defaults)." };
         var size = new Option<int>("--size", "-s") { Description = "Input height and width for --arch.", DefaultValueFactory = _ => 64 };
         var batch = new Option<int>("--batch", "-b") { Description = "Batch size for --arch.", DefaultValueFactory = _ => 1 };
-        var threads = new Option<int?>("--threads", "-t") { Description = "Intra-op CPU threads (default: libtorch's choice)." };
+        // --threads is the root's recursive option (CliRuntime.Threads).
+        var threads = CliRuntime.Threads;
         var json = new Option<bool>("--json") { Description = "Print JSON instead of text." };
         var command = new Command("doctor", "Report the native runtime and test this machine's libtorch for known convolution defects.");
-        foreach (var option in new Option[] { arch, config, size, batch, threads, json }) command.Options.Add(option);
+        foreach (var option in new Option[] { arch, config, size, batch, json }) command.Options.Add(option);
         command.SetAction(r => Run(r.GetValue(arch), r.GetValue(config), r.GetValue(size), r.GetValue(batch), r.GetValue(threads), r.GetValue(json)));
         return command;
     }
