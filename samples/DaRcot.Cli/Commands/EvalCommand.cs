@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 namespace DaRcot.Cli.Commands;
 
 /// <summary>
-/// <c>darcot eval --data TEST_DIR (--preset NAME | --arch ARCH [--config JSON] | --input-baseline) [--weights FILE]
+/// <c>darcot eval --data TEST_DIR [(--preset NAME | --arch ARCH [--config JSON]) --weights FILE | --input-baseline] (none: the bundled model)
 /// [--tasks derain dehaze ...] -o report.md</c>: restores the official test sets (Rain100L, SOTS, BSD68/Kodak24 at
 /// σ 15/25/50, GoPro, LOL as the DA-RCOT README lays them out) and writes the paper-style table as Markdown, CSV and a
 /// per-image CSV.
@@ -65,8 +65,10 @@ public sealed class EvalCommand : ICliCommand
     private static int Run(Request r, CancellationToken cancellationToken)
     {
         int models = (r.Preset is null ? 0 : 1) + (r.Arch is null ? 0 : 1) + (r.Baseline ? 1 : 0);
-        if (models != 1) return Fail("give exactly one of --preset NAME, --arch ARCH or --input-baseline.");
-        if (!r.Baseline && r.Weights is null) return Fail("--weights FILE is required with --preset or --arch.");
+        // None of them (and no --weights): the bundled model, as for restore.
+        var bundled = models == 0 && r.Weights is null && r.ConfigPath is null && r.ContainerKey is null;
+        if (models != 1 && !bundled) return Fail("give exactly one of --preset NAME, --arch ARCH or --input-baseline (or none of them, and no --weights, for the bundled model).");
+        if (!r.Baseline && !bundled && r.Weights is null) return Fail("--weights FILE is required with --preset or --arch.");
         if (r.Baseline && r.Weights is not null) return Fail("--input-baseline runs no model; drop --weights.");
         if (r.Weights is not null && !File.Exists(r.Weights)) return Fail($"weights file '{r.Weights}' does not exist.");
         if (r.Preset is not null && r.ConfigPath is not null) return Fail("--config goes with --arch; a preset has its own configuration.");
@@ -102,7 +104,8 @@ public sealed class EvalCommand : ICliCommand
                 }
                 var restorerOptions = new RestorerOptions { Device = r.Device };
                 var logger = new CliLogger("eval");
-                restorer = r.Preset is not null
+                restorer = bundled ? LoadBundled(restorerOptions, logger)
+                    : r.Preset is not null
                     ? Restorer.Load(Presets.Get(r.Preset), r.Weights!, r.ContainerKey, restorerOptions, logger)
                     : Restorer.Load(r.Arch!, configJson, r.Weights!, r.ContainerKey, restorerOptions, logger);
                 var loaded = restorer;
@@ -112,7 +115,7 @@ public sealed class EvalCommand : ICliCommand
                 {
                     using (no_grad()) return loaded.Restore(x, null, cancellationToken);
                 };
-                methodName = r.Method ?? r.Preset ?? r.Arch!;
+                methodName = r.Method ?? r.Preset ?? r.Arch ?? BundledModel.ArchName;
             }
 
             var runner = new EvaluationRunner(restore, options);
@@ -157,6 +160,20 @@ public sealed class EvalCommand : ICliCommand
             report = runner.Run(sets, method, new SyncProgress<EvaluationProgress>(_ => task.Value = ++done), cancellationToken);
         });
         return report!;
+    }
+
+    private static Restorer LoadBundled(RestorerOptions options, CliLogger logger)
+    {
+        var (model, info) = BundledModel.Load();
+        try
+        {
+            return new Restorer(model, info, options, logger, ownsModel: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     private static int Fail(string message) => CliOutput.Fail("eval", message);
