@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
-# Re-trains the bundled denoiser (DaRcot.Rec.Models.BundledModel), measures it on the held-out photo and remakes the
-# README pictures. Writes samples/models/{bundled-denoise-nafnet-rec.safetensors, config.json, training_log.csv,
-# eval.txt, training_output.txt} and samples/images/chelsea_{clean,noisy25,restored,noisy_restored_clean}.png.
-#   eng/train-bundled-model.sh [trainer options, e.g. --steps 200 --minutes 5]
-# One OpenMP thread by default: on a shared 2-core machine one thread ran ~10x faster per step than two. Without
-# --minutes (the default) a run is reproducible for a given seed and thread count; with --minutes M the cosine
-# schedule also ends when the time is up, so the step count depends on the machine's speed.
+# Re-trains the bundled all-in-one model (DaRcot.Rec.Models.BundledModel) with the OT trainer, refits its degradation
+# identifier, and remakes the demo picture and measurements:
+#   darcot train samples/models/train-all-in-one.json   (on the 7 sample photos other than the held-out chelsea.png)
+#   darcot identify --fit ... -o samples/models/bundled-identifier.json
+#   darcot demo -o samples/images/demo.png
+# Writes samples/models/{bundled-nafnet-rec.safetensors, bundled-identifier.json, training_log.csv, loss_history.png,
+# training_output.txt, eval.txt} and samples/images/demo.png. One libtorch thread: the run is seeded (network, critic,
+# data, gradient-penalty draws), so the same config and thread count give the same weights.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-if [ -x eng/ensure-native.sh ]; then eng/ensure-native.sh; fi
 images="${DARCOT_FIXTURES:-$root/../shared}/images"
-artifacts="${DARCOT_ARTIFACTS:-$root/artifacts/train-bundled}"
-export DARCOT_ARTIFACTS="$artifacts"
-dotnet build samples/TrainBundledModel/TrainBundledModel.csproj -c Release -nologo -v q
-tool="$artifacts/bin/TrainBundledModel/release/TrainBundledModel.dll"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/clean"
+for f in "$images"/*.png; do
+  [ "$(basename "$f")" = chelsea.png ] || ln -s "$f" "$work/clean/"
+done
+sed -e "s|@CLEAN@|$work/clean|" -e "s|@OUTPUT@|$work/run|" samples/models/train-all-in-one.json > "$work/run.json"
 
-dotnet "$tool" train --images "$images" --out samples/models --holdout chelsea.png \
-  --steps 2600 --batch 8 --patch 64 --lr 1e-3 --seed 1 --threads 1 --eval-every 200 "$@" \
-  | tee samples/models/training_output.txt
-dotnet "$tool" eval --images "$images" --holdout chelsea.png --weights samples/models/bundled-denoise-nafnet-rec.safetensors --threads 1 \
-  | tee samples/models/eval.txt
+start=$(date +%s)
+bash eng/darcot.sh train "$work/run.json" --threads 1 2>&1 | tee samples/models/training_output.txt
+echo "training took $(( $(date +%s) - start )) s" | tee -a samples/models/training_output.txt
+cp "$work/run/transport.safetensors" samples/models/bundled-nafnet-rec.safetensors
+cp "$work/run/loss_history.csv" samples/models/training_log.csv
+cp "$work/run/loss_history.png" samples/models/loss_history.png
 
-# README pictures with the real command line: rebuild the CLI so that the library embeds the new weights.
-dotnet build samples/DaRcot.Cli/DaRcot.Cli.csproj -c Release -nologo -v q
-dotnet "$tool" assets --images "$images" --holdout chelsea.png --assets samples/images
-dotnet "$artifacts/bin/DaRcot.Cli/release/darcot.dll" restore samples/images/chelsea_noisy25.png -o samples/images/chelsea_restored.png
-dotnet "$tool" sidebyside --holdout chelsea.png --assets samples/images | tee -a samples/models/eval.txt
+# darcot.sh rebuilds the tool (the library embeds the new weights) because the weights are newer than it.
+bash eng/darcot.sh identify --fit "$images" --holdout chelsea.png --crops 12 --crop 128 --threads 1 \
+  -o samples/models/bundled-identifier.json | tee samples/models/eval.txt
+bash eng/darcot.sh demo -o samples/images/demo.png --threads 1 | tee -a samples/models/eval.txt
