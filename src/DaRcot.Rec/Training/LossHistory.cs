@@ -40,7 +40,9 @@ public sealed class LossHistory
         }
         return sb.ToString();
 
-        static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        // A term that was not computed in a step (e.g. the paired L1 of an unpaired step) is an empty field, which
+        // spreadsheets and pandas read as missing; "NaN" would look like a failed computation.
+        static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
     }
 
     /// <summary>Parses CSV written by <see cref="ToCsv"/>.</summary>
@@ -68,7 +70,8 @@ public sealed class LossHistory
         }
         return h;
 
-        static double D(string s) => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
+        // Empty = not computed (older files wrote "NaN", which parses too).
+        static double D(string s) => s.Length == 0 ? double.NaN : double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
     }
 
     // Min–max to [0, 1]; a constant curve maps to 0.
@@ -125,6 +128,8 @@ public sealed class LossHistory
         }
         plot.Title(normalized ? "DA-RCOT training cost curves (normalised)" : "DA-RCOT training losses");
         plot.XLabel("step");
+        // Steps are whole numbers: no 2.5-step ticks on short runs.
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.YLabel(normalized ? "normalised cost" : "transport loss");
         plot.ShowLegend();
         var png = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);

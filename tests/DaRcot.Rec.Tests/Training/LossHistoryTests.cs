@@ -28,6 +28,17 @@ public sealed class LossHistoryTests
         Assert.Throws<DaRcot.Rec.Errors.DaRcotException>(() => LossHistory.ParseCsv("a,b\n1,2\n"));
     }
 
+    [Fact]
+    public void A_term_not_computed_in_a_step_is_an_empty_field_and_old_NaN_files_still_parse()
+    {
+        var csv = Sample().ToCsv().Split('\n');
+        // Step 3 is unpaired: its L1 (last column) was not computed.
+        Assert.EndsWith(",", csv[3], StringComparison.Ordinal);
+        Assert.DoesNotContain("NaN", string.Join('\n', csv), StringComparison.Ordinal);
+        var old = LossHistory.Header + "\n3,1,3,0,-0.03,1,2,3,4,5,0,NaN\n";
+        Assert.True(double.IsNaN(LossHistory.ParseCsv(old).Rows[0].L1));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
