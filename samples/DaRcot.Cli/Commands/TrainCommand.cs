@@ -203,7 +203,7 @@ public sealed class TrainCommand : ICliCommand
         });
 
         var data = cfg.Data!;
-        var source = new StreamingBatchSource(items, new StreamingBatchOptions
+        using var source = new StreamingBatchSource(items, new StreamingBatchOptions
         {
             BatchSize = data.BatchSize,
             PatchSize = data.PatchSize,

@@ -34,6 +34,24 @@ public sealed class UnreadableTrainingImageTests : IDisposable
     }
 
     [Fact]
+    public void Disposing_releases_the_cache_it_created_and_ends_its_use()
+    {
+        var source = new StreamingBatchSource(Items(), Options());
+        Epoch(source, 1);
+        Assert.True(source.Cache.Count > 0);
+        source.Dispose();
+        Assert.Equal(0, source.Cache.Count);
+        Assert.Throws<ObjectDisposedException>(() => source.GetBatches(1));
+        Assert.Throws<ObjectDisposedException>(() => source.BuildBatch(1, 0));
+        source.Dispose();   // twice is fine
+
+        // A cache passed in belongs to the caller and keeps its images.
+        var shared = new ImageCache();
+        using (var borrowing = new StreamingBatchSource(Items(), Options(), cache: shared)) Epoch(borrowing, 1);
+        Assert.True(shared.Count > 0);
+    }
+
+    [Fact]
     public void The_epoch_completes_with_full_batches_and_the_bad_file_is_reported_once()
     {
         var logger = new ListLogger();

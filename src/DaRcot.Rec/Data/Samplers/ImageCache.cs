@@ -101,6 +101,17 @@ public sealed class ImageCache
 
     private int _loads;
 
+    /// <summary>Drops every cached image (their memory goes back to the GC).</summary>
+    public void Clear()
+    {
+        lock (_gate)
+        {
+            _map.Clear();
+            _order.Clear();
+            _bytes = 0;
+        }
+    }
+
     /// <summary>The decoded image at <paramref name="path"/>, from the cache when present.</summary>
     /// <exception cref="Errors.ImageDecodeException">The file cannot be decoded (from the loader).</exception>
     public DecodedImage Get(string path)

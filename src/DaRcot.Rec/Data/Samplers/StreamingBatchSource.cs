@@ -73,7 +73,7 @@ public sealed record StreamingBatchOptions
 /// batches are emitted in index order, so the same seed gives the same batches regardless of thread timing, and
 /// <c>GetBatches(epoch, startBatch)</c> yields exactly the tail of the full epoch.
 /// </remarks>
-public sealed class StreamingBatchSource : ITrainingBatchSource
+public sealed class StreamingBatchSource : ITrainingBatchSource, IDisposable
 {
     private readonly StreamingBatchOptions _options;
     private readonly CancellationToken _cancellation;
@@ -96,9 +96,23 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
         if (_options.CropBase < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.CropBase, "CropBase must be >= 1.");
         if (_options.PrefetchBatches < 0 || _options.Workers < 1) throw new ArgumentOutOfRangeException(nameof(options), "PrefetchBatches must be >= 0 and Workers >= 1.");
         Sampler = new MultiTaskSampler(items, _options.Mode, _options.TaskWeights, _options.Seed, _options.Unpaired);
+        _ownsCache = cache is null;
         Cache = cache ?? new ImageCache(_options.CacheCapacity, _options.CacheBytes);
         _cancellation = cancellationToken;
         SamplesPerEpoch = _options.SamplesPerEpoch > 0 ? _options.SamplesPerEpoch : items.Count;
+    }
+
+    private readonly bool _ownsCache;
+    private bool _disposed;
+
+    /// <summary>Releases the decoded images of a cache this source created (a cache passed in stays as it is); the
+    /// source cannot be used afterwards (an enumeration already running throws <see cref="ObjectDisposedException"/> at
+    /// its next batch).</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_ownsCache) Cache.Clear();
     }
 
     /// <summary>The sampler.</summary>
@@ -127,8 +141,10 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
 
     /// <summary>The batches of <paramref name="epoch"/> from <paramref name="startBatch"/>, prefetched in the background.</summary>
     /// <exception cref="ImageDecodeException">With <see cref="StreamingBatchOptions.FailFast"/>: a file cannot be decoded (raised when the batch that needs it is reached).</exception>
+    /// <exception cref="ObjectDisposedException">The source was disposed.</exception>
     public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch, CancellationToken cancellationToken)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (startBatch < 0 || startBatch > BatchesPerEpoch) throw new ArgumentOutOfRangeException(nameof(startBatch), startBatch, $"must be within 0..{BatchesPerEpoch}.");
         return _options.PrefetchBatches == 0 ? Synchronous(epoch, startBatch, cancellationToken) : Prefetched(epoch, startBatch, cancellationToken);
     }
@@ -194,8 +210,10 @@ public sealed class StreamingBatchSource : ITrainingBatchSource
 
     /// <summary>Builds batch <paramref name="batchIndex"/> of <paramref name="epoch"/> on the calling thread (with
     /// <see cref="StreamingBatchOptions.Workers"/> threads for its samples). The caller owns the result.</summary>
+    /// <exception cref="ObjectDisposedException">The source was disposed.</exception>
     public TrainingBatch BuildBatch(int epoch, int batchIndex)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         long first = (long)batchIndex * _options.BatchSize;
         int count = (int)Math.Min(_options.BatchSize, SamplesPerEpoch - first);
         if (count <= 0) throw new ArgumentOutOfRangeException(nameof(batchIndex), batchIndex, $"epoch has {BatchesPerEpoch} batches.");
