@@ -2,6 +2,8 @@ using DaRcot.Rec.Checkpoints;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Metrics;
 using DaRcot.Rec.Objectives;
+using DaRcot.Rec.Potentials;
+using DaRcot.Rec.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +17,7 @@ public sealed record DemoResult(IReadOnlyList<double> Losses, double NoisyPsnr, 
 /// <summary>Settings of the demo. The defaults run in well under a minute on a laptop CPU.</summary>
 public sealed record DemoOptions
 {
-    /// <summary>Optimiser steps.</summary>
+    /// <summary>Training steps (each: one potential step and one transport step).</summary>
     public int Steps { get; init; } = 40;
 
     /// <summary>Patches per step.</summary>
@@ -37,7 +39,8 @@ public sealed record DemoOptions
     public ulong Seed { get; init; } = 1;
 }
 
-/// <summary>Puts REC around <see cref="TinyUNet"/> and trains it briefly on synthetic denoising pairs.</summary>
+/// <summary>Puts REC around <see cref="TinyUNet"/> and trains it briefly with DA-RCOT's optimal-transport trainer on
+/// synthetic denoising pairs.</summary>
 public static class RecTrainingDemo
 {
     /// <summary>Builds, trains, evaluates and (optionally) saves the wrapped network, reporting each step to
@@ -60,14 +63,21 @@ public static class RecTrainingDemo
             Regm = new RegmOptions { Width = 8, Blocks = [1, 1, 1, 1], Heads = [1, 1, 2, 2] },
         });
 
-        // 2. The objective: FROT cost c(x, T(x)) keeps the output close to its input in pixels and in the Fourier
-        //    domain (DA-RCOT's transport cost), and the paired L1 to the clean patch pulls it to the target. Task id
-        //    0 is "noise", for which the FROT cost uses its L2-type Fourier penalty. The official weights give
-        //    the paired term σ = 10⁴; Adam ignores the overall scale, so the sum trains like L1 + 10⁻⁴·cost.
-        var frot = new FrotCost();
-        var paired = new PairedCost();
-        var taskIds = Enumerable.Repeat(0L, options.Batch).ToArray();
-        using var optimizer = optim.Adam(model.parameters(), lr: 1e-3);
+        // 2. The method: OtTrainer alternates a potential (critic) step — the Wasserstein loss plus the gradient
+        //    penalty — with a transport step whose loss is the FROT cost c(x, T(x)) (pixels and Fourier domain; task
+        //    id 1, σ = 25 noise, uses its L2-type Fourier penalty) minus the potential of T(x), plus the paired L1 to
+        //    the clean patch weighted 10⁴ in paired steps. The critic is sized to the transport network.
+        using var potential = new PooledCritic(PooledCritic.WidthFor(model.parameters().Sum(p => p.numel())));
+        using var trainer = new OtTrainer(model, potential, new OtTrainerOptions
+        {
+            Epochs = 1,
+            Mode = PairingMode.Paired,
+            Optimizer = OptimizerKind.Adam,
+            LearningRate = 1e-3,
+            TransportLearningRateRatio = 1.0,
+            Seed = (long)options.Seed,
+            WritePlot = false,
+        });
 
         // A fixed validation batch, so "before" and "after" are measured on the same pixels.
         var (valNoisy, valClean) = SamplePairs(clean, options, generator);
@@ -77,23 +87,10 @@ public static class RecTrainingDemo
         double before = Evaluate(model, vn, vc);
         log($"validation PSNR: noisy {noisyPsnr:F2} dB, untrained network {before:F2} dB");
 
-        var losses = new List<double>(options.Steps);
-        model.train();
-        for (var step = 1; step <= options.Steps; step++)
-        {
-            // Every tensor made in the step is freed at its end; without this scope a training loop leaks memory.
-            using var scope = NewDisposeScope();
-            var (noisy, target) = SamplePairs(clean, options, generator);
-            optimizer.zero_grad();
-            var restored = model.call(noisy);
-            using var cost = frot.Compute(noisy, restored, taskIds);
-            var loss = cost.Total + paired.Compute(restored, target);
-            loss.backward();
-            optimizer.step();
-            losses.Add(loss.ToDouble());
-            if (step == 1 || step % 5 == 0 || step == options.Steps)
-                log($"step {step,3}: loss {losses[^1],9:F2}   (L1 {PairedCost.MeanAbsolute(restored, target).ToDouble():F4}, FROT {cost.Total.ToDouble():F3})");
-        }
+        var history = trainer.Train(new PatchPairs(clean, options));
+        var losses = history.Rows.Select(r => r.TransportLoss).ToList();
+        foreach (var r in history.Rows.Where(r => r.Step == 1 || r.Step % 5 == 0 || r.Step == options.Steps))
+            log($"step {r.Step,3}: loss {r.TransportLoss,9:F2}   (L1 {r.L1:F4}, cost: rms {r.Rms:F4} + Fourier {r.Fourier:F3}, potential loss {r.PotentialLoss:F3})");
 
         double after = Evaluate(model, vn, vc);
         log($"validation PSNR after {options.Steps} steps: {after:F2} dB (was {before:F2} dB)");
@@ -107,6 +104,23 @@ public static class RecTrainingDemo
             log($"saved {stateDict.Count} tensors to {options.WeightsPath}");
         }
         return new DemoResult(losses, noisyPsnr, before, after, options.WeightsPath, stateDict.Keys.ToArray());
+    }
+
+    /// <summary>The trainer's view of the data: one epoch of <see cref="DemoOptions.Steps"/> batches. Each batch is
+    /// drawn from its own seed (epoch and index), so an epoch is the same every time — what exact resume needs.</summary>
+    private sealed class PatchPairs(Tensor image, DemoOptions options) : ITrainingBatchSource
+    {
+        public int BatchesPerEpoch => options.Steps;
+
+        public IEnumerable<TrainingBatch> GetBatches(int epoch, int startBatch = 0)
+        {
+            for (var b = startBatch; b < options.Steps; b++)
+            {
+                using var generator = new Generator(options.Seed * 1_000_003 + (ulong)epoch * 10_007 + (ulong)b);
+                var (noisy, target) = SamplePairs(image, options, generator);
+                yield return new TrainingBatch(noisy, target, Enumerable.Repeat(1L, options.Batch).ToArray());
+            }
+        }
     }
 
     private static double Evaluate(nn.Module<Tensor, Tensor> model, Tensor noisy, Tensor clean)
