@@ -1,6 +1,6 @@
-// Trains the bundled denoiser (DaRcot.Rec.Models.BundledModel) and measures it on a held-out photo.
+// The earlier bundled denoiser's training loop (plain paired FROT + L1; the bundled model is now trained by eng/train-bundled-model.sh with OtTrainer), kept as the smallest training example and the tool that cuts the chelsea crops.
 //
-//   dotnet run --project samples/TrainBundledModel -c Release -- train --images ../shared/images --out samples/models
+//   dotnet run --project samples/TrainBundledModel -c Release -- train --images ../shared/images --out artifacts/train-denoiser
 //   dotnet run --project samples/TrainBundledModel -c Release -- eval  --images ../shared/images --weights samples/models/<file>
 //
 // Training: random 64×64 patches (with flips/transposes) from every PNG in --images except --holdout, each degraded
@@ -26,7 +26,7 @@ var inv = CultureInfo.InvariantCulture;
 
 var imagesDir = Opt("images", "../shared/images");
 var holdout = Opt("holdout", "chelsea.png");
-var outDir = Opt("out", "samples/models");
+var outDir = Opt("out", "artifacts/train-denoiser");   // not samples/models: that holds the bundled all-in-one model
 var steps = int.Parse(Opt("steps", "3000"), inv);
 var batch = int.Parse(Opt("batch", "8"), inv);
 var patch = int.Parse(Opt("patch", "64"), inv);

@@ -90,15 +90,17 @@ public sealed class IdentifyCommand : ICliCommand
 
         var random = new Random(unchecked((int)r.Seed));
         using var scope = NewDisposeScope();
-        var trainCrops = Crops(train, r.Crop, r.Crops, random);
-        Console.Error.WriteLine($"fitting on {trainCrops.Count} crops ({r.Crops} per readable photo of {string.Join(", ", train.Select(Path.GetFileName))})");
+        var used = new List<string>();
+        var trainCrops = Crops(train, r.Crop, r.Crops, random, used);
+        if (trainCrops.Count == 0) return Fail($"no readable training photos in '{r.Fit}'.");
+        Console.Error.WriteLine($"fitting on {trainCrops.Count} crops ({r.Crops} per photo of {string.Join(", ", used.Select(Path.GetFileName))})");
         var identifier = DegradationIdentifier.Fit(restorer, restorer.Info.Arch, trainCrops, seed: r.Seed, cancellationToken: cancellationToken);
         identifier.Save(r.Output!);
         Console.Out.WriteLine($"wrote {r.Output} ({identifier.Classes.Count} classes, {identifier.Dimensions} values per embedding)");
         if (test.Count == 0) return 0;
 
         // Accuracy on held-out photos, with degradation draws the fit never used.
-        var testCrops = Crops(test, r.Crop, r.Crops * 5, random);
+        var testCrops = Crops(test, r.Crop, r.Crops * 5, random, new List<string>());
         Console.Out.WriteLine($"held-out accuracy ({testCrops.Count} crops of {string.Join(", ", test.Select(Path.GetFileName))} per class):");
         var draw = r.Seed + 1_000_000;
         var correct = 0;
@@ -121,7 +123,7 @@ public sealed class IdentifyCommand : ICliCommand
     }
 
     /// <summary>Random square crops (seeded), [1, 3, crop, crop] each.</summary>
-    private static List<Tensor> Crops(IReadOnlyList<string> files, int crop, int perImage, Random random)
+    private static List<Tensor> Crops(IReadOnlyList<string> files, int crop, int perImage, Random random, List<string> used)
     {
         var result = new List<Tensor>();
         foreach (var file in files)
@@ -137,6 +139,7 @@ public sealed class IdentifyCommand : ICliCommand
                 CliOutput.Warn("identify", $"skipped {file}: {e.Message}");
                 continue;
             }
+            used.Add(file);
             long h = image.shape[2], w = image.shape[3];
             if (h < crop || w < crop) throw new DaRcotException($"'{file}' ({w}×{h}) is smaller than the {crop}-pixel crop.");
             for (var k = 0; k < perImage; k++)

@@ -43,7 +43,7 @@ public sealed class RestoreCommand : ICliCommand
         var preset = new Option<string?>("--preset", "-p") { Description = $"An official checkpoint preset: {string.Join(", ", Presets.All.Select(p => p.Name))}." };
         var arch = new Option<string?>("--arch", "-a") { Description = $"Architecture when not using a preset: {string.Join(", ", ModelFactory.KnownArchs)}." };
         var config = new Option<string?>("--config", "-c") { Description = "JSON file with the official constructor arguments (with --arch; official defaults when omitted)." };
-        var weights = new Option<string?>("--weights", "-w") { Description = "Checkpoint: official .pth, .safetensors or TorchSharp file (with --preset or --arch; without any of the three, the bundled denoiser is used)." };
+        var weights = new Option<string?>("--weights", "-w") { Description = "Checkpoint: official .pth, .safetensors or TorchSharp file (with --preset or --arch; without any of the three, the bundled model is used)." };
         var containerKey = new Option<string?>("--container-key") { Description = "Key of the state_dict inside the checkpoint (default: detected, e.g. params, state_dict)." };
         var device = new Option<string>("--device", "-d") { Description = "cpu or cuda (cuda needs a CUDA build of libtorch).", DefaultValueFactory = _ => "cpu" };
         var tile = new Option<int?>("--tile") { Description = "Tiled inference with this tile size (a multiple of the architecture's size multiple); default: tiles only when needed to fit the memory budget." };
@@ -75,7 +75,7 @@ public sealed class RestoreCommand : ICliCommand
             return Fail(r.Input is null ? "give an INPUT (image, folder or .safetensors file) or --manifest FILE." : "give either an INPUT or --manifest FILE, not both.");
         // No model options at all: the small blind denoiser bundled with the library (BundledModel).
         var useBundled = r.Preset is null && r.Arch is null && r.Weights is null && r.ConfigPath is null && r.ContainerKey is null;
-        if (!useBundled && (r.Preset is null) == (r.Arch is null)) return Fail("give exactly one of --preset NAME or --arch ARCH (or none of --preset, --arch, --weights for the bundled denoiser).");
+        if (!useBundled && (r.Preset is null) == (r.Arch is null)) return Fail("give exactly one of --preset NAME or --arch ARCH (or none of --preset, --arch, --weights for the bundled model).");
         if (!useBundled && r.Weights is null) return Fail("--weights FILE is required with --preset or --arch.");
         if (r.Preset is not null && r.ConfigPath is not null) return Fail("--config goes with --arch; a preset has its own configuration.");
         if (r.Tile is < 1) return Fail($"--tile must be a positive number of pixels, got {r.Tile}.");

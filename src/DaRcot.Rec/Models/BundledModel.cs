@@ -11,20 +11,22 @@ using static TorchSharp.torch;
 namespace DaRcot.Rec.Models;
 
 /// <summary>
-/// The small blind Gaussian denoiser (σ ≈ 10–50 on the 0–255 scale) that ships inside the library, so that restoring
-/// works without downloading anything: a NAFNet backbone (width 16, three levels, one block each) wrapped by the REC
-/// (<see cref="RecModels.NAFNetRec"/>) with a small REGM. Its weights are an embedded resource of this assembly
-/// (float32 safetensors, trained by <c>eng/train-bundled-model.sh</c>; see <c>samples/models/MODEL_CARD.md</c>).
+/// The small all-in-one model that ships inside the library, so that restoring works without downloading anything:
+/// trained with DA-RCOT's OT trainer on noise (σ 15/25/50), rain, haze, motion blur and low light; it improves
+/// noise, rain, haze and low light on a held-out photo and does not improve blur (see the model card). A NAFNet
+/// backbone (width 16, three levels, one block each) wrapped by the REC (<see cref="RecModels.NAFNetRec"/>) with a
+/// small REGM. Its weights are an embedded resource of this assembly (float32 safetensors, trained by
+/// <c>eng/train-bundled-model.sh</c>; see <c>samples/models/MODEL_CARD.md</c>).
 /// </summary>
 /// <remarks>
-/// The architecture is defined here once, and the training tool builds its network with <see cref="Create"/>, so the
-/// trained state_dict always loads strictly. The REC options differ from <c>ModelFactory</c>'s <c>nafnet-rec</c>
-/// defaults (a much smaller REGM), which is why this model has its own loader instead of a factory entry.
+/// The architecture is defined here once; <c>samples/models/train-all-in-one.json</c> describes the same network as a
+/// <c>nafnet-rec</c> configuration (a much smaller REGM than the factory's DA-RCOT-sized default), so the trained
+/// state_dict loads strictly into <see cref="Create"/> (tested).
 /// </remarks>
 public static class BundledModel
 {
     /// <summary>Name of the embedded weights resource (also the file name under <c>samples/models/</c>).</summary>
-    public const string WeightsFileName = "bundled-denoise-nafnet-rec.safetensors";
+    public const string WeightsFileName = "bundled-nafnet-rec.safetensors";
 
     /// <summary>The architecture name reported in <see cref="ArchInfo.Arch"/>.</summary>
     public const string ArchName = "bundled-nafnet-rec";

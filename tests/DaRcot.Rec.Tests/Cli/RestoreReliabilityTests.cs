@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace DaRcot.Rec.Tests.Cli;
 
-/// <summary><c>darcot restore</c> with the bundled denoiser against outputs that would lose work, hostile inputs and
+/// <summary><c>darcot restore</c> with the bundled model against outputs that would lose work, hostile inputs and
 /// folders with an unreadable image.</summary>
 [Collection(ConsoleCaptureCollection.Name)]
 public sealed class RestoreReliabilityTests : IDisposable
