@@ -77,6 +77,8 @@ public sealed class InfoCommand : ICliCommand
             sb.AppendLine();
             sb.AppendLine($"Container {name}: {what}{isDefault}");
             sb.AppendLine($"  Architecture: {Architecture(c)}");
+            if (CheckpointConfigInference.Infer(Architecture(c), c.Tensors) is { } inferred)
+                sb.AppendLine($"  Config:       {inferred.ToJsonString()}   (inferred from the keys; --config for restore/eval)");
             sb.AppendLine(string.Create(inv, $"  Tensors:      {c.TensorCount:N0}"));
             sb.AppendLine(string.Create(inv, $"  Parameters:   {c.ParameterCount:N0}"));
             var shown = all ? c.Tensors : c.Tensors.Take(DefaultShown).ToList();

@@ -14,7 +14,13 @@ public sealed class StateDictMismatchException : DaRcotException
 
     /// <summary>Creates the exception; the message lists the first few of each kind with their counts.</summary>
     public StateDictMismatchException(string source, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected, IReadOnlyList<string> shapes)
-        : base(Describe(source, missing, unexpected, shapes))
+        : this(source, missing, unexpected, shapes, null)
+    {
+    }
+
+    /// <summary>Creates the exception with a first sentence that says the likely cause (e.g. a missing configuration).</summary>
+    public StateDictMismatchException(string source, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected, IReadOnlyList<string> shapes, string? cause)
+        : base((cause is null ? "" : cause + " ") + Describe(source, missing, unexpected, shapes))
     {
         MissingKeys = missing;
         UnexpectedKeys = unexpected;

@@ -125,7 +125,17 @@ public sealed class Restorer : IDisposable
     public static Restorer Load(string arch, string? configJson, string weightsPath, string? containerKey = null, RestorerOptions? options = null, ILogger? logger = null)
     {
         var (model, info) = ModelFactory.Create(arch, configJson, logger);
-        return LoadWeights(model, info, weightsPath, containerKey, options, logger);
+        try
+        {
+            return LoadWeights(model, info, weightsPath, containerKey, options, logger);
+        }
+        catch (StateDictMismatchException e) when (configJson is null && e.MissingKeys.Count + e.UnexpectedKeys.Count + e.ShapeMismatches.Count > 0)
+        {
+            // Hundreds of missing keys say little; the likely cause is a configuration that was not given.
+            throw new StateDictMismatchException(weightsPath, e.MissingKeys, e.UnexpectedKeys, e.ShapeMismatches,
+                $"No configuration was given, so the official default '{arch}' was built, and these weights are of another size: " +
+                "give the configuration they were trained with (`darcot info` reads it from the file for Restormer and NAFNet).");
+        }
     }
 
     /// <summary>Builds the network of <paramref name="preset"/>, loads <paramref name="weightsPath"/> strictly and wraps it.</summary>
