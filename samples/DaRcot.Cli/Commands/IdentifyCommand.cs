@@ -123,7 +123,7 @@ public sealed class IdentifyCommand : ICliCommand
     }
 
     /// <summary>Random square crops (seeded), [1, 3, crop, crop] each.</summary>
-    private static List<Tensor> Crops(IReadOnlyList<string> files, int crop, int perImage, Random random, List<string> used)
+    internal static List<Tensor> Crops(IReadOnlyList<string> files, int crop, int perImage, Random random, List<string> used)
     {
         var result = new List<Tensor>();
         foreach (var file in files)
@@ -152,7 +152,7 @@ public sealed class IdentifyCommand : ICliCommand
         return result;
     }
 
-    private static Restorer Bundled(CliLogger logger)
+    internal static Restorer Bundled(CliLogger logger)
     {
         var (model, info) = BundledModel.Load();
         try
