@@ -12,16 +12,15 @@ public sealed class MotionBlur : IDegradation
     private const int Steps = 64;
 
     /// <summary>Creates the degradation.</summary>
-    /// <param name="kernelSize">Odd kernel side length (default 31).</param>
-    /// <param name="length">Trajectory length range in pixels (default 11–29: camera-shake blur as strong as GoPro's
-    /// on a 256-pixel crop; the earlier 5–17 left a held-out photo at 28–31 dB, barely blurred).</param>
+    /// <param name="kernelSize">Odd kernel side length (default 21).</param>
+    /// <param name="length">Trajectory length range in pixels (default 5–17).</param>
     /// <param name="shake">How much the trajectory bends (0 = straight lines).</param>
     /// <param name="padding">Border handling.</param>
-    public MotionBlur(int kernelSize = 31, ParameterRange? length = null, double shake = 0.35, BlurPadding padding = BlurPadding.Reflect)
+    public MotionBlur(int kernelSize = 21, ParameterRange? length = null, double shake = 0.35, BlurPadding padding = BlurPadding.Reflect)
     {
         if (kernelSize < 3 || kernelSize % 2 == 0) throw new ArgumentOutOfRangeException(nameof(kernelSize), kernelSize, "kernelSize must be odd and >= 3.");
         KernelSize = kernelSize;
-        Length = length ?? new ParameterRange(11, 29);
+        Length = length ?? new ParameterRange(5, 17);
         Length.Validate(nameof(length), 0, kernelSize * 2);
         Shake = shake;
         Padding = padding;
