@@ -94,6 +94,27 @@ public static class CliOutput
     }
 }
 
+/// <summary>Spectre tables as plain text for standard output: no colour codes, a fixed width, so that redirected output
+/// (files, tests) reads the same as a terminal.</summary>
+public static class CliTables
+{
+    /// <summary>The table rendered at <paramref name="width"/> columns.</summary>
+    public static string Render(Spectre.Console.Table table, int width = 100)
+    {
+        var writer = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(writer),
+            Ansi = Spectre.Console.AnsiSupport.No,
+            ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
+            Interactive = Spectre.Console.InteractionSupport.No,
+        });
+        console.Profile.Width = width;
+        console.Write(table);
+        return writer.ToString();
+    }
+}
+
 /// <summary>Reports on the calling thread (System.Progress posts to the thread pool, which would race a progress bar).</summary>
 public sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
 {

@@ -30,7 +30,7 @@ public static class CliRuntime
         var threads = parsed.GetValue(Threads);
         if (threads is null) return null;
         if (threads < 1) return $"--threads must be at least 1, got {threads}.";
-        TorchRuntime.Configure(TorchRuntimeOptions.FromEnvironment() with { Threads = threads, Logger = Loggers.Value.CreateLogger("darcot") });
+        TorchRuntime.Configure(Options() with { Threads = threads });
         return null;
     }
 
@@ -40,7 +40,7 @@ public static class CliRuntime
     {
         try
         {
-            TorchRuntime.Configure(TorchRuntimeOptions.FromEnvironment() with { Logger = Loggers.Value.CreateLogger("darcot") });
+            TorchRuntime.Configure(Options());
             return null;
         }
         catch (ModelConfigException ex)
@@ -48,4 +48,7 @@ public static class CliRuntime
             return ex.Message;
         }
     }
+
+    // The environment's settings with warnings to standard error; --threads overrides the thread count.
+    private static TorchRuntimeOptions Options() => TorchRuntimeOptions.FromEnvironment() with { Logger = Loggers.Value.CreateLogger("darcot") };
 }

@@ -100,12 +100,6 @@ public sealed class AblationCommand : ICliCommand
 
     private static string Table(IReadOnlyList<(string Variant, string Task, double Mean, double Std, int Runs)> summary, RecAblationOptions options)
     {
-        var writer = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 110;
         var table = new Table().Title($"held-out PSNR (dB), mean ± std over {options.Seeds.Count} seeds: {options.Arch} vs {options.Arch} + REC")
             .AddColumn("task").AddColumn(new TableColumn("backbone").RightAligned()).AddColumn(new TableColumn("backbone + REC").RightAligned())
             .AddColumn(new TableColumn("Δ").RightAligned());
@@ -115,8 +109,7 @@ public sealed class AblationCommand : ICliCommand
             var r = summary.Single(s => s.Variant == RecAblation.Variants[1] && s.Task == task);
             table.AddRow(task, $"{F(b.Mean)} ± {F(b.Std)}", $"{F(r.Mean)} ± {F(r.Std)}", $"{(r.Mean >= b.Mean ? "+" : "")}{F(r.Mean - b.Mean)}");
         }
-        console.Write(table);
-        return writer.ToString();
+        return CliTables.Render(table, width: 110);
     }
 
     private static string F(double v) => v.ToString("F2", CultureInfo.InvariantCulture);

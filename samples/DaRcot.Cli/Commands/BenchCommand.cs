@@ -192,16 +192,6 @@ public sealed class BenchCommand : ICliCommand
 
     private static string ToTable(Result result)
     {
-        var writer = new StringWriter();
-        // Write through Console.Out as it is now (tests redirect it), without colour codes when not a terminal.
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(writer),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 100;
         var table = new Table().Title($"darcot bench: {result.Arch}")
             .AddColumn("setting").AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("device", $"{result.Device} ({result.Threads} threads)");
@@ -223,10 +213,8 @@ public sealed class BenchCommand : ICliCommand
             table.AddRow("backbone alone", $"{F(b.Mean)} ms mean, {F(b.Cost.GigaFlops, "F3")} GFLOPs, {F(b.AchievedGflops, "F1")} GFLOP/s");
             table.AddRow("REC / backbone", $"{F(result.RecOverBackboneTime!.Value)}× time, {F(result.RecOverBackboneFlops!.Value)}× GFLOPs");
         }
-        console.Write(table);
-        // Unwrapped under the table, so the line can be quoted whole.
-        writer.WriteLine(FlopCount.Convention + ".");
-        return writer.ToString();
+        // The convention goes unwrapped under the table, so the line can be quoted whole.
+        return CliTables.Render(table) + FlopCount.Convention + "." + Environment.NewLine;
     }
 
     private static string ToJson(Result result)

@@ -52,7 +52,7 @@ public sealed class DemoCommand : ICliCommand
 
         var logger = new CliLogger("demo");
         using var clean = imagePath is null ? LoadBundledPhoto() : ImageTensor.Load(imagePath);
-        using var restorer = arch is null ? LoadBundled(logger)
+        using var restorer = arch is null ? Restorer.LoadBundled(logger: logger)
             : Restorer.Load(arch, configPath is null ? null : File.ReadAllText(configPath), weights!, options: null, logger: logger);
 
         using var result = RunWithProgress(restorer, clean, seed, cancellationToken);
@@ -85,31 +85,8 @@ public sealed class DemoCommand : ICliCommand
         return ImageTensor.FromImage(image);
     }
 
-    private static Restorer LoadBundled(CliLogger logger)
-    {
-        var (model, info) = BundledModel.Load();
-        try
-        {
-            return new Restorer(model, info, options: null, logger, ownsModel: true);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
-
     private static string ToTable(IReadOnlyList<ShowcaseRow> rows, string arch, string photo)
     {
-        var writer = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(writer),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 100;
         var table = new Table().Title($"darcot demo: {arch} on {photo}")
             .AddColumn("degradation")
             .AddColumn(new TableColumn("degraded PSNR / SSIM").RightAligned())
@@ -118,8 +95,7 @@ public sealed class DemoCommand : ICliCommand
         foreach (var r in rows)
             table.AddRow(r.Task, $"{F(r.DegradedPsnr)} dB / {F(r.DegradedSsim, "F3")}", $"{F(r.RestoredPsnr)} dB / {F(r.RestoredSsim, "F3")}",
                 $"{(r.PsnrGain >= 0 ? "+" : "")}{F(r.PsnrGain)} dB");
-        console.Write(table);
-        return writer.ToString();
+        return CliTables.Render(table);
     }
 
     private static string F(double v, string format = "F2") => v.ToString(format, CultureInfo.InvariantCulture);

@@ -53,7 +53,7 @@ public sealed class EmbeddingsCommand : ICliCommand
         }
 
         var logger = new CliLogger("embeddings");
-        using var restorer = arch is null ? IdentifyCommand.Bundled(logger)
+        using var restorer = arch is null ? Restorer.LoadBundled(logger: logger)
             : Restorer.Load(arch, configPath is null ? null : File.ReadAllText(configPath), weights!, logger: logger);
         using var scope = NewDisposeScope();
         var used = new List<string>();

@@ -104,7 +104,7 @@ public sealed class EvalCommand : ICliCommand
                 }
                 var restorerOptions = new RestorerOptions { Device = r.Device };
                 var logger = new CliLogger("eval");
-                restorer = bundled ? LoadBundled(restorerOptions, logger)
+                restorer = bundled ? Restorer.LoadBundled(restorerOptions, logger)
                     : r.Preset is not null
                     ? Restorer.Load(Presets.Get(r.Preset), r.Weights!, r.ContainerKey, restorerOptions, logger)
                     : Restorer.Load(r.Arch!, configJson, r.Weights!, r.ContainerKey, restorerOptions, logger);
@@ -160,20 +160,6 @@ public sealed class EvalCommand : ICliCommand
             report = runner.Run(sets, method, new SyncProgress<EvaluationProgress>(_ => task.Value = ++done), cancellationToken);
         });
         return report!;
-    }
-
-    private static Restorer LoadBundled(RestorerOptions options, CliLogger logger)
-    {
-        var (model, info) = BundledModel.Load();
-        try
-        {
-            return new Restorer(model, info, options, logger, ownsModel: true);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
     }
 
     private static int Fail(string message) => CliOutput.Fail("eval", message);

@@ -61,7 +61,7 @@ public sealed class IdentifyCommand : ICliCommand
         }
         else if (!File.Exists(r.Image)) return Fail($"image '{r.Image}' does not exist.");
 
-        using var restorer = r.Arch is null ? Bundled(logger)
+        using var restorer = r.Arch is null ? Restorer.LoadBundled(logger: logger)
             : Restorer.Load(r.Arch, r.Config is null ? null : File.ReadAllText(r.Config), r.Weights!, logger: logger);
         return r.Fit is not null ? FitAndMeasure(restorer, r, cancellationToken) : Identify(restorer, r, cancellationToken);
     }
@@ -150,20 +150,6 @@ public sealed class IdentifyCommand : ICliCommand
             }
         }
         return result;
-    }
-
-    internal static Restorer Bundled(CliLogger logger)
-    {
-        var (model, info) = BundledModel.Load();
-        try
-        {
-            return new Restorer(model, info, options: null, logger, ownsModel: true);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
     }
 
     private static int Fail(string message) => CliOutput.Fail("identify", message);

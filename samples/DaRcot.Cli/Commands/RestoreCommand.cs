@@ -115,7 +115,7 @@ public sealed class RestoreCommand : ICliCommand
 
         var options = new RestorerOptions { Device = r.Device, TileSize = r.Tile, TileOverlap = r.Overlap, MemoryBudgetBytes = budget };
         var logger = new CliLogger("restore");
-        Restorer Load() => useBundled ? LoadBundled(options, logger)
+        Restorer Load() => useBundled ? Restorer.LoadBundled(options, logger)
             : r.Preset is not null
             ? Restorer.Load(Presets.Get(r.Preset), r.Weights!, r.ContainerKey, options, logger)
             : Restorer.Load(r.Arch!, configJson, r.Weights!, r.ContainerKey, options, logger);
@@ -232,20 +232,6 @@ public sealed class RestoreCommand : ICliCommand
         Console.Out.WriteLine($"restored {files.Count - failures.Count} of {files.Count} images -> {outputFolder}" +
                               (failures.Count > 0 ? $"; {failures.Count} skipped (listed on stderr)" : ""));
         return failures.Count > 0 ? CliOutput.PartialFailure : 0;
-    }
-
-    private static Restorer LoadBundled(RestorerOptions options, ILogger logger)
-    {
-        var (model, info) = BundledModel.Load();
-        try
-        {
-            return new Restorer(model, info, options, logger, ownsModel: true);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
     }
 
     private static bool IsSafetensors(string path) => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);

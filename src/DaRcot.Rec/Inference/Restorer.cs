@@ -138,6 +138,22 @@ public sealed class Restorer : IDisposable
         }
     }
 
+    /// <summary>The bundled model (<see cref="BundledModel.Load(ILogger?)"/>) wrapped for restoration; the restorer owns it.</summary>
+    /// <exception cref="CheckpointFormatException">This build has no embedded weights.</exception>
+    public static Restorer LoadBundled(RestorerOptions? options = null, ILogger? logger = null)
+    {
+        var (model, info) = BundledModel.Load(logger);
+        try
+        {
+            return new Restorer(model, info, options, logger, ownsModel: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Builds the network of <paramref name="preset"/>, loads <paramref name="weightsPath"/> strictly and wraps it.</summary>
     /// <exception cref="CheckpointFormatException">The weights file cannot be read.</exception>
     /// <exception cref="StateDictMismatchException">The weights are not those of the preset's network.</exception>

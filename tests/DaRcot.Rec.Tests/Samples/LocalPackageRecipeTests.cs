@@ -78,14 +78,12 @@ public sealed class LocalPackageRecipeTests : IDisposable
             """);
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
             using DaRcot.Rec.Inference;
-            using DaRcot.Rec.Models;
             using static TorchSharp.torch;
 
-            var (model, info) = BundledModel.Load();
-            using var restorer = new Restorer(model, info, ownsModel: true);
+            using var restorer = Restorer.LoadBundled();
             using var x = rand(1, 3, 20, 28);
             using var y = restorer.Restore(x);
-            Console.WriteLine($"{info.Arch} [{string.Join(", ", y.shape)}]");
+            Console.WriteLine($"{restorer.Info.Arch} [{string.Join(", ", y.shape)}]");
             """);
         var output = Run(app, null, "run", "-c", "Release");
         Assert.Contains("bundled-nafnet-rec [1, 3, 20, 28]", output, StringComparison.Ordinal);
