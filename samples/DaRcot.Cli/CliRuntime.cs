@@ -24,6 +24,17 @@ public static class CliRuntime
         Recursive = true,
     };
 
+    /// <summary>A new <c>--precision fp32|bf16</c> option for a command that runs a network forward (restore, eval, demo,
+    /// bench): bf16 is the library's bfloat16 mixed precision (<see cref="MixedPrecision"/>).</summary>
+    public static Option<string> PrecisionOption() => new("--precision")
+    {
+        Description = "fp32 (default) or bf16: bfloat16 mixed precision for the forward pass (faster on CPUs with bfloat16 instructions; float32 output).",
+        DefaultValueFactory = _ => "fp32",
+    };
+
+    /// <summary>Parses a <c>--precision</c> value (throws <see cref="ModelConfigException"/> naming the option).</summary>
+    public static InferencePrecision ParsePrecision(string? value) => MixedPrecision.Parse(value ?? "fp32", "--precision");
+
     /// <summary>Applies a parsed <c>--threads</c>; returns an error message for a value below 1, otherwise null.</summary>
     public static string? ApplyThreads(ParseResult parsed)
     {

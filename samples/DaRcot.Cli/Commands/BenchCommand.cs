@@ -10,6 +10,7 @@ using DaRcot.Rec.Files;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
 using DaRcot.Rec.Profiling;
+using DaRcot.Rec.Runtime;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -45,18 +46,19 @@ public sealed class BenchCommand : ICliCommand
         var threads = CliRuntime.Threads;
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var budget = new Option<string?>("--memory-budget") { Description = "Memory the forward pass may use, e.g. 8G (default: half the available memory, at most 4G); larger inputs are refused before anything is allocated." };
+        var precision = CliRuntime.PrecisionOption();
         var command = new Command("bench", "Time forward passes of a network (random or loaded weights) and report latency, images/s, parameters, GFLOPs (2 × multiply-adds) and achieved GFLOP/s against the machine's fp32 matmul peak.");
-        foreach (var option in new Option[] { arch, config, weights, containerKey, size, batch, iterations, warmup, device, json, budget })
+        foreach (var option in new Option[] { arch, config, weights, containerKey, size, batch, iterations, warmup, device, json, budget, precision })
             command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("bench", () => Run(new Request(
             parseResult.GetValue(arch)!, parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),
             parseResult.GetValue(size), parseResult.GetValue(batch), parseResult.GetValue(iterations), parseResult.GetValue(warmup),
-            parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(threads), parseResult.GetValue(json), parseResult.GetValue(budget)))));
+            parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(threads), parseResult.GetValue(json), parseResult.GetValue(budget), parseResult.GetValue(precision)))));
         return command;
     }
 
     private sealed record Request(string Arch, string? ConfigPath, string? Weights, string? ContainerKey, int Size, int Batch,
-        int Iterations, int Warmup, string Device, int? Threads, bool Json, string? MemoryBudget);
+        int Iterations, int Warmup, string Device, int? Threads, bool Json, string? MemoryBudget, string? Precision);
 
     /// <summary>Latencies of one network and its counted cost.</summary>
     private sealed record Timing(FlopCount Cost, double[] Milliseconds)
@@ -65,7 +67,7 @@ public sealed class BenchCommand : ICliCommand
         public double AchievedGflops => Cost.GigaFlops / (Mean / 1000.0);
     }
 
-    private sealed record Result(string Arch, string Device, int Threads, int Size, int Batch, int Warmup, long Parameters,
+    private sealed record Result(string Arch, string Device, InferencePrecision Precision, int Threads, int Size, int Batch, int Warmup, long Parameters,
         double[] Milliseconds, FlopCount Cost, MatmulPeakResult Peak, Timing? Backbone)
     {
         public double AchievedGflops => Cost.GigaFlops / (Mean / 1000.0);
@@ -106,8 +108,9 @@ public sealed class BenchCommand : ICliCommand
         // Resolve the device before building a possibly large model, so a bad --device fails fast.
         var device = Restorer.ResolveDevice(r.Device);
         if (r.Threads is int n) set_num_threads(n);
+        var precision = CliRuntime.ParsePrecision(r.Precision);
 
-        var result = Measure(r, configJson, device, budget);
+        var result = Measure(r, configJson, device, budget, precision);
         if (result is null) return 1;
         Console.Out.Write(r.Json ? ToJson(result) : ToTable(result));
         return 0;
@@ -132,7 +135,7 @@ public sealed class BenchCommand : ICliCommand
         return false;
     }
 
-    private static Result? Measure(Request r, string? configJson, Device device, long? budget)
+    private static Result? Measure(Request r, string? configJson, Device device, long? budget, InferencePrecision precision)
     {
         var (model, info) = ModelFactory.Create(r.Arch, configJson, new CliLogger("bench"));
         using (model)
@@ -148,31 +151,33 @@ public sealed class BenchCommand : ICliCommand
             using var input = rand(new long[] { r.Batch, info.InputChannels, r.Size, r.Size }, generator: generator).to(device);
             // The count is one more untimed forward pass.
             var cost = FlopCounter.Count(model, input);
-            var times = Time(model, input, r, device);
+            var times = Time(model, input, r, device, precision);
             Timing? backbone = null;
             if (model is ResidualConditionedMap rec)
             {
                 // The backbone alone, on the input the REC map's two passes see (padded to the map's multiple), so the
                 // ratio is the price of REC at this size.
                 using var padded = DaRcot.Rec.Imaging.Padding.PadToMultiple(input, rec.SizeMultiple, rec.Options.PadMode);
-                backbone = new Timing(FlopCounter.Count(rec.Backbone, padded), Time(rec.Backbone, padded, r, device));
+                backbone = new Timing(FlopCounter.Count(rec.Backbone, padded), Time(rec.Backbone, padded, r, device, precision));
             }
             // Large enough to reach a GPU's rate; a CPU reaches its rate at 1024 within a fraction of a second.
-            var peak = MatmulPeak.Measure(device, device.type == DeviceType.CUDA ? 4096 : 1024);
-            return new Result(info.Arch, device.ToString(), get_num_threads(), r.Size, r.Batch, r.Warmup, parameters, times, cost, peak, backbone);
+            // The peak of the number format the convolutions run in.
+            var peak = MatmulPeak.Measure(device, device.type == DeviceType.CUDA ? 4096 : 1024,
+                dtype: precision == InferencePrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32);
+            return new Result(info.Arch, device.ToString(), precision, get_num_threads(), r.Size, r.Batch, r.Warmup, parameters, times, cost, peak, backbone);
         }
     }
 
-    private static double[] Time(nn.Module<Tensor, Tensor> model, Tensor input, Request r, Device device)
+    private static double[] Time(nn.Module<Tensor, Tensor> model, Tensor input, Request r, Device device, InferencePrecision precision)
     {
         var times = new double[r.Iterations];
         using (no_grad())
         {
-            for (var i = 0; i < r.Warmup; i++) Forward(model, input, device);
+            for (var i = 0; i < r.Warmup; i++) Forward(model, input, device, precision);
             for (var i = 0; i < r.Iterations; i++)
             {
                 var watch = Stopwatch.StartNew();
-                Forward(model, input, device);
+                Forward(model, input, device, precision);
                 times[i] = watch.Elapsed.TotalMilliseconds;
             }
         }
@@ -181,9 +186,11 @@ public sealed class BenchCommand : ICliCommand
 
     // One forward pass, its tensors freed at once. CUDA runs asynchronously, so wait for the kernels to finish or
     // the stopwatch would measure only the launches.
-    private static void Forward(nn.Module<Tensor, Tensor> model, Tensor input, Device device)
+    // The precision scope is per pass, as in Restorer (its bfloat16 weight copies are part of the time).
+    private static void Forward(nn.Module<Tensor, Tensor> model, Tensor input, Device device, InferencePrecision precision)
     {
         using var scope = NewDisposeScope();
+        using var mixed = MixedPrecision.Enter(precision);
         _ = model.call(input);
         if (device.type == DeviceType.CUDA) cuda.synchronize();
     }
@@ -195,6 +202,7 @@ public sealed class BenchCommand : ICliCommand
         var table = new Table().Title($"darcot bench: {result.Arch}")
             .AddColumn("setting").AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("device", $"{result.Device} ({result.Threads} threads)");
+        table.AddRow("precision", result.Precision == InferencePrecision.BFloat16 ? "bf16 mixed" : "fp32");
         table.AddRow("input", $"{result.Batch}×3×{result.Size}×{result.Size}");
         table.AddRow("parameters", result.Parameters.ToString("N0", CultureInfo.InvariantCulture));
         table.AddRow("iterations", $"{result.Milliseconds.Length} (+{result.Warmup} warm-up)");
@@ -206,7 +214,7 @@ public sealed class BenchCommand : ICliCommand
         var c = result.Cost;
         table.AddRow("GFLOPs per forward", $"{F(c.GigaFlops, "F3")} (conv {F(2 * c.ConvMultiplyAdds / 1e9, "F3")}, linear {F(2 * c.LinearMultiplyAdds / 1e9, "F3")}, matmul {F(2 * c.MatmulMultiplyAdds / 1e9, "F3")})");
         table.AddRow("achieved", $"{F(result.AchievedGflops, "F1")} GFLOP/s at the mean");
-        table.AddRow("fp32 matmul peak", $"{F(result.Peak.GigaFlopsPerSecond, "F1")} GFLOP/s ({result.Peak.Size}³, best of {result.Peak.Repetitions})");
+        table.AddRow(result.Precision == InferencePrecision.BFloat16 ? "bf16 matmul peak" : "fp32 matmul peak", $"{F(result.Peak.GigaFlopsPerSecond, "F1")} GFLOP/s ({result.Peak.Size}³, best of {result.Peak.Repetitions})");
         table.AddRow("achieved / peak", F(result.AchievedOverPeak, "P1"));
         if (result.Backbone is { } b)
         {
@@ -226,6 +234,7 @@ public sealed class BenchCommand : ICliCommand
             w.WriteString("arch", result.Arch);
             w.WriteString("device", result.Device);
             w.WriteNumber("threads", result.Threads);
+            w.WriteString("precision", result.Precision == InferencePrecision.BFloat16 ? "bf16" : "fp32");
             w.WriteNumber("size", result.Size);
             w.WriteNumber("batch", result.Batch);
             w.WriteNumber("warmup", result.Warmup);

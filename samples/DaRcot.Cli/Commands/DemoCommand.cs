@@ -5,6 +5,7 @@ using DaRcot.Rec.Evaluation;
 using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
+using DaRcot.Rec.Runtime;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using Spectre.Console;
@@ -33,15 +34,17 @@ public sealed class DemoCommand : ICliCommand
         var config = new Option<string?>("--config", "-c") { Description = "JSON file of the architecture's constructor arguments (with --arch)." };
         var weights = new Option<string?>("--weights", "-w") { Description = "Checkpoint for --arch (.pth, .safetensors, or a darcot train checkpoint)." };
         var seed = new Option<long>("--seed") { Description = "Seed of the degradations' random draws.", DefaultValueFactory = _ => 2026 };
+        var precision = CliRuntime.PrecisionOption();
         var command = new Command("demo", "Degrade a held-out photo five ways, restore each, print PSNR/SSIM before and after, and write a grid PNG.");
-        foreach (var option in new Option[] { output, image, arch, config, weights, seed }) command.Options.Add(option);
+        foreach (var option in new Option[] { output, image, arch, config, weights, seed, precision }) command.Options.Add(option);
         command.SetAction((r, cancellationToken) => CliOutput.RunAsync("demo", () => Run(r.GetValue(output)!, r.GetValue(image),
-            r.GetValue(arch), r.GetValue(config), r.GetValue(weights), r.GetValue(seed), cancellationToken)));
+            r.GetValue(arch), r.GetValue(config), r.GetValue(weights), r.GetValue(seed), r.GetValue(precision), cancellationToken)));
         return command;
     }
 
-    private static int Run(string output, string? imagePath, string? arch, string? configPath, string? weights, long seed, CancellationToken cancellationToken)
+    private static int Run(string output, string? imagePath, string? arch, string? configPath, string? weights, long seed, string? precisionName, CancellationToken cancellationToken)
     {
+        var options = new RestorerOptions { Precision = CliRuntime.ParsePrecision(precisionName) };
         if ((arch is null) != (weights is null)) return Fail("give --arch and --weights together (or neither, for the bundled model).");
         if (configPath is not null && arch is null) return Fail("--config needs --arch and --weights.");
         if (configPath is not null && !File.Exists(configPath)) return Fail($"config file '{configPath}' does not exist.");
@@ -52,8 +55,8 @@ public sealed class DemoCommand : ICliCommand
 
         var logger = new CliLogger("demo");
         using var clean = imagePath is null ? LoadBundledPhoto() : ImageTensor.Load(imagePath);
-        using var restorer = arch is null ? Restorer.LoadBundled(logger: logger)
-            : Restorer.Load(arch, configPath is null ? null : File.ReadAllText(configPath), weights!, options: null, logger: logger);
+        using var restorer = arch is null ? Restorer.LoadBundled(options, logger)
+            : Restorer.Load(arch, configPath is null ? null : File.ReadAllText(configPath), weights!, options: options, logger: logger);
 
         using var result = RunWithProgress(restorer, clean, seed, cancellationToken);
         ImageTensor.Save(result.Grid, output);

@@ -5,6 +5,7 @@ using DaRcot.Rec.Evaluation;
 using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
+using DaRcot.Rec.Runtime;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -47,20 +48,21 @@ public sealed class EvalCommand : ICliCommand
         var saveImages = new Option<string?>("--save-images") { Description = "Folder to save the restored images in (one sub-folder per test set)." };
         var method = new Option<string?>("--method", "-m") { Description = "Method name for the table row (default: the preset, arch or 'Input')." };
         var failFast = new Option<bool>("--fail-fast") { Description = "Stop at the first image that cannot be evaluated (default: skip it, list it, exit 2)." };
+        var precision = CliRuntime.PrecisionOption();
 
         var command = new Command("eval", "Evaluate a model on the official DA-RCOT test sets and write the paper-style PSNR/SSIM table (Markdown + CSV).");
-        foreach (var option in new Option[] { data, output, tasks, preset, arch, config, weights, containerKey, device, baseline, officialCrop, noQuantize, saveImages, method, failFast })
+        foreach (var option in new Option[] { data, output, tasks, preset, arch, config, weights, containerKey, device, baseline, officialCrop, noQuantize, saveImages, method, failFast, precision })
             command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("eval", () => Run(new Request(
             parseResult.GetValue(data)!, parseResult.GetValue(output)!, parseResult.GetValue(tasks), parseResult.GetValue(preset),
             parseResult.GetValue(arch), parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),
             parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(baseline), parseResult.GetValue(officialCrop),
-            parseResult.GetValue(noQuantize), parseResult.GetValue(saveImages), parseResult.GetValue(method), parseResult.GetValue(failFast)), cancellationToken)));
+            parseResult.GetValue(noQuantize), parseResult.GetValue(saveImages), parseResult.GetValue(method), parseResult.GetValue(failFast), parseResult.GetValue(precision)), cancellationToken)));
         return command;
     }
 
     private sealed record Request(string Data, string Output, string[]? Tasks, string? Preset, string? Arch, string? ConfigPath,
-        string? Weights, string? ContainerKey, string Device, bool Baseline, bool OfficialCrop, bool NoQuantize, string? SaveImages, string? Method, bool FailFast);
+        string? Weights, string? ContainerKey, string Device, bool Baseline, bool OfficialCrop, bool NoQuantize, string? SaveImages, string? Method, bool FailFast, string? Precision);
 
     private static int Run(Request r, CancellationToken cancellationToken)
     {
@@ -102,7 +104,7 @@ public sealed class EvalCommand : ICliCommand
                     if (!File.Exists(r.ConfigPath)) return Fail($"config file '{r.ConfigPath}' does not exist.");
                     configJson = File.ReadAllText(r.ConfigPath);
                 }
-                var restorerOptions = new RestorerOptions { Device = r.Device };
+                var restorerOptions = new RestorerOptions { Device = r.Device, Precision = CliRuntime.ParsePrecision(r.Precision) };
                 var logger = new CliLogger("eval");
                 restorer = bundled ? Restorer.LoadBundled(restorerOptions, logger)
                     : r.Preset is not null

@@ -5,6 +5,7 @@ using DaRcot.Rec.Imaging;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Inference.Sharding;
 using DaRcot.Rec.Models;
+using DaRcot.Rec.Runtime;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using TorchSharp;
@@ -51,21 +52,22 @@ public sealed class RestoreCommand : ICliCommand
         var budget = new Option<string?>("--memory-budget") { Description = "Memory one restoration may use, e.g. 2G or 512M (default: half the available memory, at most 4G)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Allow the output to be the input itself (the original is replaced)." };
         var failFast = new Option<bool>("--fail-fast") { Description = "In a folder or manifest, stop at the first image that cannot be restored instead of skipping it." };
+        var precision = CliRuntime.PrecisionOption();
 
         var command = new Command("restore", "Restore an image, a folder of images or a safetensors tensor with Restormer, NAFNet, MPRNet or DA-RCOT weights.");
         command.Arguments.Add(input);
-        foreach (var option in new Option[] { output, manifest, shard, preset, arch, config, weights, containerKey, device, tile, overlap, budget, overwrite, failFast })
+        foreach (var option in new Option[] { output, manifest, shard, preset, arch, config, weights, containerKey, device, tile, overlap, budget, overwrite, failFast, precision })
             command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("restore", () => Run(new Request(
             parseResult.GetValue(input), parseResult.GetValue(manifest), parseResult.GetValue(shard), parseResult.GetValue(output)!, parseResult.GetValue(preset), parseResult.GetValue(arch),
             parseResult.GetValue(config), parseResult.GetValue(weights), parseResult.GetValue(containerKey),
             parseResult.GetValue(device) ?? "cpu", parseResult.GetValue(tile), parseResult.GetValue(overlap), parseResult.GetValue(budget),
-            parseResult.GetValue(overwrite), parseResult.GetValue(failFast)), cancellationToken)));
+            parseResult.GetValue(overwrite), parseResult.GetValue(failFast), parseResult.GetValue(precision)), cancellationToken)));
         return command;
     }
 
     private sealed record Request(string? Input, string? Manifest, string? Shard, string Output, string? Preset, string? Arch, string? ConfigPath, string? Weights,
-        string? ContainerKey, string Device, int? Tile, int Overlap, string? MemoryBudget, bool Overwrite, bool FailFast);
+        string? ContainerKey, string Device, int? Tile, int Overlap, string? MemoryBudget, bool Overwrite, bool FailFast, string? Precision);
 
     private enum Kind { Image, Folder, Tensors }
 
@@ -81,6 +83,7 @@ public sealed class RestoreCommand : ICliCommand
         if (r.Tile is < 1) return Fail($"--tile must be a positive number of pixels, got {r.Tile}.");
         if (r.Overlap < 0) return Fail($"--tile-overlap must not be negative, got {r.Overlap}.");
         long? budget = r.MemoryBudget is null ? null : ByteSize.Parse(r.MemoryBudget);
+        var precision = CliRuntime.ParsePrecision(r.Precision);
 
         // A manifest is always a (possibly single) shard; a folder is one when --shard or a scheduler says so.
         var isFolder = r.Input is not null && Directory.Exists(r.Input);
@@ -113,7 +116,7 @@ public sealed class RestoreCommand : ICliCommand
             configJson = File.ReadAllText(r.ConfigPath);
         }
 
-        var options = new RestorerOptions { Device = r.Device, TileSize = r.Tile, TileOverlap = r.Overlap, MemoryBudgetBytes = budget };
+        var options = new RestorerOptions { Device = r.Device, TileSize = r.Tile, TileOverlap = r.Overlap, MemoryBudgetBytes = budget, Precision = precision };
         var logger = new CliLogger("restore");
         Restorer Load() => useBundled ? Restorer.LoadBundled(options, logger)
             : r.Preset is not null

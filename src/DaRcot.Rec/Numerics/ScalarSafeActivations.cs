@@ -46,5 +46,11 @@ internal sealed class PRelu : nn.Module<Tensor, Tensor>
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x) => nn.functional.prelu(x, weight);
+    public override Tensor forward(Tensor x)
+    {
+        // prelu wants one dtype: under bfloat16 mixed precision the slope follows the (bfloat16) input.
+        if (x.dtype == weight.dtype) return nn.functional.prelu(x, weight);
+        using var slope = weight.to(x.dtype);
+        return nn.functional.prelu(x, slope);
+    }
 }

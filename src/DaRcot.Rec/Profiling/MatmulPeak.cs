@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace DaRcot.Rec.Profiling;
 
-/// <summary>A measured float32 matrix-multiply rate: the practical peak a network's GFLOP/s can be compared with.</summary>
+/// <summary>A measured matrix-multiply rate (float32 unless measured for bfloat16): the practical peak a network's GFLOP/s can be compared with.</summary>
 /// <param name="GigaFlopsPerSecond">2·n³ / (fastest repetition), in 10⁹ FLOP/s.</param>
 /// <param name="Size">n of the n×n·n×n product.</param>
 /// <param name="Repetitions">Timed repetitions (after one untimed warm-up).</param>
@@ -23,14 +23,15 @@ public static class MatmulPeak
     /// <param name="device">Where to multiply; CUDA work is synchronised before each clock read.</param>
     /// <param name="size">n (default 1024: 2.1 GFLOP per product, ~10–100 ms on one to a few CPU cores).</param>
     /// <param name="budget">Time to spend after the warm-up.</param>
-    public static MatmulPeakResult Measure(Device? device = null, int size = 1024, TimeSpan? budget = null)
+    /// <param name="dtype">Element type of the product (default float32; bfloat16 for the peak of mixed precision).</param>
+    public static MatmulPeakResult Measure(Device? device = null, int size = 1024, TimeSpan? budget = null, ScalarType dtype = ScalarType.Float32)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         device ??= CPU;
         var limit = budget ?? TimeSpan.FromSeconds(0.4);
         using var generator = new Generator(0);
-        using var a = Random(size, generator, device);
-        using var b = Random(size, generator, device);
+        using var a = Random(size, generator, device, dtype);
+        using var b = Random(size, generator, device, dtype);
         Multiply(a, b, device);
         var best = double.MaxValue;
         var repetitions = 0;
@@ -47,9 +48,15 @@ public static class MatmulPeak
     }
 
     // Drawn on the CPU (the generator is a CPU one), then moved; the CPU copy is freed at once.
-    private static Tensor Random(int size, Generator generator, Device device)
+    private static Tensor Random(int size, Generator generator, Device device, ScalarType dtype)
     {
         var cpu = rand(new long[] { size, size }, generator: generator);
+        if (dtype != ScalarType.Float32)
+        {
+            var converted = cpu.to(dtype);
+            cpu.Dispose();
+            cpu = converted;
+        }
         if (device.type == DeviceType.CPU) return cpu;
         using (cpu) return cpu.to(device);
     }

@@ -49,7 +49,33 @@ public sealed class VerifiedConv2d : Convolution
         }
         if (input.dim() != 4 || input.shape[1] != in_channels)
             throw new TensorArgumentException("input", $"a convolution with {in_channels} input channels expects [N,{in_channels},H,W], got [{string.Join(",", input.shape)}].");
+        if (MixedPrecision.Current is { } mixed && input.dtype is ScalarType.Float32 or ScalarType.BFloat16)
+            return Counted(MixedPrecision.KeepsFloat32(in_channels, out_channels)
+                ? ImageFacing(input, geometry)
+                : LowPrecision(mixed, input, geometry));
         return Counted(ConvolutionGuard.Current.Conv2d(input, weight, bias, geometry));
+    }
+
+    // An image-facing convolution under mixed precision: float32, reading bfloat16 features converted back.
+    private Tensor ImageFacing(Tensor input, ConvGeometry geometry)
+    {
+        if (input.dtype == ScalarType.Float32) return ConvolutionGuard.Current.Conv2d(input, weight, bias, geometry);
+        using var wide = input.to(ScalarType.Float32);
+        return ConvolutionGuard.Current.Conv2d(wide, weight, bias, geometry);
+    }
+
+    // bfloat16 on channels-last memory through the same guard (its bfloat16 tolerance), output left in bfloat16.
+    private Tensor LowPrecision(MixedPrecision mixed, Tensor input, ConvGeometry geometry)
+    {
+        var low = MixedPrecision.ToLowPrecision(input, out var owned);
+        try
+        {
+            return ConvolutionGuard.Current.Conv2d(low, mixed.LowPrecision(weight), bias is null ? null : mixed.LowPrecision(bias), geometry);
+        }
+        finally
+        {
+            if (owned) low.Dispose();
+        }
     }
 
     // Reports the multiply-adds to a running FlopCounter (a thread-static null check otherwise). Counted here rather

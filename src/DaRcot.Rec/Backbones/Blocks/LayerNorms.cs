@@ -44,12 +44,15 @@ public sealed class ChannelLayerNormBody : nn.Module<Tensor, Tensor>
         {
             // WithBias is exactly a standard LayerNorm over channels: libtorch's fused kernel on a channels-last view,
             // handed back as a (channels-last strided) NCHW view. Measured 5-7x faster than computing the moments,
-            // and the convolutions that follow also run faster on channels-last memory.
+            // and the convolutions that follow also run faster on channels-last memory. Under bfloat16 mixed precision
+            // the kernel takes the bfloat16 input with the float32 weights and accumulates its statistics in float32.
             y = nn.functional.layer_norm(x.permute(0, 2, 3, 1), new[] { c }, weight, bias, 1e-5).permute(0, 3, 1, 2);
         }
         else
         {
-            // BiasFree divides by σ but keeps the mean in the numerator, which no standard op does.
+            // BiasFree divides by σ but keeps the mean in the numerator, which no standard op does. Its statistics are
+            // taken in float32 also under bfloat16 mixed precision (the output then stays float32).
+            if (x.dtype != ScalarType.Float32 && x.dtype != ScalarType.Float64) x = x.to(ScalarType.Float32);
             var variance = x.var(1, unbiased: false, keepdim: true);
             y = x * variance.Plus(Epsilon).rsqrt() * weight.view(1, c, 1, 1);
         }

@@ -43,7 +43,10 @@ public sealed class TransposedAttention : nn.Module<Tensor, Tensor>
         // The two matmuls report their multiply-adds to a running FlopCounter (numel of the product × inner dim).
         var scores = q.matmul(k.transpose(-2, -1));
         OpTally.MatMul(scores, h * w);
+        // Under bfloat16 mixed precision the scores are bfloat16; × the float32 temperature promotes them, so the
+        // softmax runs in float32, and its result goes back to v's type for the second matmul.
         var attn = (scores * temperature).softmax(-1);
+        if (attn.dtype != v.dtype) attn = attn.to(v.dtype);
         var mixed = attn.matmul(v);
         OpTally.MatMul(mixed, c / _heads);
         var result = project_out.forward(mixed.reshape(b, c, h, w));
