@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace DaRcot.Rec.Tests.Identification;
 
-/// <summary>PCA of pooled embeddings and the <c>darcot embeddings</c> plot.</summary>
+/// <summary>PCA of pooled embeddings, the neighbour accuracy of a projection and the <c>darcot embeddings</c> plots.</summary>
 [Collection(ConsoleCaptureCollection.Name)]
 public sealed class EmbeddingProjectionTests
 {
@@ -24,6 +24,17 @@ public sealed class EmbeddingProjectionTests
     }
 
     [Fact]
+    public void Neighbour_accuracy_counts_points_whose_nearest_neighbours_share_their_label()
+    {
+        // Two tight groups far apart. Labelled by group: every point's 2 nearest others share its label (1.0). With the
+        // label of point 0 flipped to "b": point 0 sees two "a" neighbours (wrong); points 1 and 2 see one "a" and the
+        // flipped "b" (a tie: wrong); the "b" group is unaffected (3 right): 3 of 6.
+        var points = new[] { (0.0, 0.0), (0.1, 0.0), (0.0, 0.1), (10.0, 10.0), (10.1, 10.0), (10.0, 10.1) };
+        Assert.Equal(1.0, EmbeddingProjection.NeighbourAccuracy(points, new[] { "a", "a", "a", "b", "b", "b" }, k: 2), 12);
+        Assert.Equal(0.5, EmbeddingProjection.NeighbourAccuracy(points, new[] { "b", "a", "a", "b", "b", "b" }, k: 2), 12);
+    }
+
+    [Fact]
     public void The_command_writes_a_png_of_every_class()
     {
         var dir = Directory.CreateTempSubdirectory("darcot-embeddings-").FullName;
@@ -33,8 +44,14 @@ public sealed class EmbeddingProjectionTests
             var plot = Path.Combine(dir, "e.png");
             var (code, stdout, err) = CliRun.Capture("embeddings", dir, "--plot", plot, "--crops", "2", "--crop", "32");
             Assert.True(code == 0, err);
-            Assert.Contains("10 embeddings of 1 photo(s), 5 degradations", stdout, StringComparison.Ordinal);
+            Assert.Contains("PCA of 10 embeddings of 1 photo(s), 5 degradations", stdout, StringComparison.Ordinal);
+            Assert.Contains("t-SNE (perplexity 3.0) of 10 embeddings", stdout, StringComparison.Ordinal);
             Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, File.ReadAllBytes(plot).Take(4).ToArray());
+            Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, File.ReadAllBytes(Path.Combine(dir, "e-tsne.png")).Take(4).ToArray());
+
+            var (bad, _, badErr) = CliRun.Capture("embeddings", dir, "--plot", plot, "--projection", "umap");
+            Assert.Equal(1, bad);
+            Assert.Contains("--projection must be both, pca or tsne, got 'umap'", badErr, StringComparison.Ordinal);
         }
         finally
         {
