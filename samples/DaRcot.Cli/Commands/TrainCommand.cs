@@ -26,7 +26,8 @@ namespace DaRcot.Cli.Commands;
 /// CONFIG.json (every field but <c>model.arch</c>, <c>data</c> and <c>output</c> has the official default):
 /// <code>
 /// {
-///   "model":     { "arch": "darcot", "config": { ...official constructor arguments... } },
+///   "model":     { "arch": "darcot", "config": { ...official constructor arguments... },
+///                  "init": "weights to start from (optional; .pth, .safetensors or a darcot train output)" },
 ///   "potential": { "kind": "official" | "pooled", "patch": 128, "width": 8 | 16 | 32 | 64 },
 ///   "data":      { "clean": "folder of clean images", "tasks": ["denoise_25", "derain"],   // synthetic degradations
 ///                  or "official_root": "data/Train", "data_dir": "data_dir", "tasks": [...],   // official layout
@@ -79,6 +80,8 @@ public sealed class TrainCommand : ICliCommand
     {
         [JsonPropertyName("arch")] public string? Arch { get; init; }
         [JsonPropertyName("config")] public JsonObject? Config { get; init; }
+        /// <summary>Weights the transport network starts from (fine-tuning; relative to the config file), loaded strictly.</summary>
+        [JsonPropertyName("init")] public string? Init { get; init; }
     }
 
     public sealed record PotentialSection
@@ -153,6 +156,12 @@ public sealed class TrainCommand : ICliCommand
         var device = Restorer.ResolveDevice(cfg.Device);
         using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(quiet ? LogLevel.Information : LogLevel.Warning));
         var logger = loggerFactory.CreateLogger("darcot.train");
+        string? init = null;
+        if (cfg.Model.Init is not null)
+        {
+            init = Path.GetFullPath(Path.Combine(baseDir, cfg.Model.Init));
+            if (!File.Exists(init)) return Fail($"config: 'model.init' file '{init}' does not exist.");
+        }
         var items = LoadItems(cfg.Data, baseDir);
         if (items.Count == 0) return Fail("config: the data section yields no training images.");
 
@@ -160,7 +169,7 @@ public sealed class TrainCommand : ICliCommand
         var runLock = RunFolderLock.Acquire(output, logger);
         try
         {
-            return TrainLocked(cfg, text, options, output, device, items, resume, quiet, failFast, logger, cancellationToken);
+            return TrainLocked(cfg, text, options, output, device, items, init, resume, quiet, failFast, logger, cancellationToken);
         }
         finally
         {
@@ -171,7 +180,7 @@ public sealed class TrainCommand : ICliCommand
     }
 
     private static int TrainLocked(TrainConfig cfg, string text, OtTrainerOptions options, string output, Device device,
-        IReadOnlyList<TrainingItem> items, bool resume, bool quiet, bool failFast, ILogger logger, CancellationToken cancellationToken)
+        IReadOnlyList<TrainingItem> items, string? init, bool resume, bool quiet, bool failFast, ILogger logger, CancellationToken cancellationToken)
     {
         // Under the lock no other run writes here, so any temporary file is a killed run's.
         var (stale, staleBytes) = AtomicFile.DeleteStaleTemporaryFiles(output);
@@ -186,6 +195,9 @@ public sealed class TrainCommand : ICliCommand
         if (device.type == DeviceType.CUDA) cuda.manual_seed_all(options.Seed);
         var (model, _) = ModelFactory.Create(cfg.Model!.Arch!, cfg.Model.Config?.ToJsonString(), logger);
         using var transport = model;
+        // Fine-tuning: the starting weights replace the random ones (strictly: every key, every shape). A resumed run
+        // then overwrites them with the checkpoint's.
+        if (init is not null) StateDictLoader.LoadFile(transport, init, containerKey: null, strict: true);
         var transportParameters = Parameters(transport);
         using var potential = CreatePotential(cfg, transportParameters, out var potentialDescription);
         transport.to(device);
