@@ -9,8 +9,10 @@ using DaRcot.Rec.Errors;
 using DaRcot.Rec.Files;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
+using DaRcot.Rec.Mpi;
 using DaRcot.Rec.Potentials;
 using DaRcot.Rec.Training;
+using DaRcot.Rec.Training.Distributed;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using TorchSharp;
@@ -45,6 +47,10 @@ namespace DaRcot.Cli.Commands;
 /// give the same losses); a failed <c>--resume</c> changes nothing in the folder; images that cannot be used are
 /// skipped and listed at the end (exit 2; <c>--fail-fast</c> stops instead); Ctrl-C writes a checkpoint of the
 /// completed steps and exits with 130. The pooled critic's width defaults to one sized to the transport network.
+/// <para>Data-parallel: <c>mpiexec.mpich -n N darcot train CONFIG.json</c> runs N ranks of one job (MPI through MPI.NET
+/// on MPICH, <see cref="MpiCommunicator"/>). <c>data.batch_size</c> is the global batch; N must divide it; each rank
+/// builds its own 1/N of every batch; gradients are averaged before every optimizer step; rank 0 alone takes the lock,
+/// logs and writes. A rank that fails ends the whole job (MPI_Abort) instead of leaving the others waiting.</para>
 /// </remarks>
 public sealed class TrainCommand : ICliCommand
 {
@@ -61,8 +67,37 @@ public sealed class TrainCommand : ICliCommand
         command.Options.Add(quiet);
         command.Options.Add(failFast);
         command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("train", () =>
-            Run(parseResult.GetValue(config)!, parseResult.GetValue(resume), parseResult.GetValue(quiet), parseResult.GetValue(failFast), cancellationToken)));
+            RunJob(parseResult.GetValue(config)!, parseResult.GetValue(resume), parseResult.GetValue(quiet), parseResult.GetValue(failFast), cancellationToken)));
         return command;
+    }
+
+    // A single process, or one rank of a data-parallel job when an MPICH launcher started several.
+    private static int RunJob(string configPath, bool resume, bool quiet, bool failFast, CancellationToken cancellationToken)
+    {
+        if (MpiCommunicator.StartedByOpenMpi)
+            return Fail("started by Open MPI's mpirun, but the MPI binding (MPI.NET) speaks MPICH's ABI: use mpiexec.mpich -n N (eng/ensure-mpi.sh installs it).");
+        if (MpiCommunicator.LauncherSize is not > 1)
+            return Run(configPath, resume, quiet, failFast, SingleProcessCommunicator.Instance, cancellationToken);
+        using var mpi = new MpiCommunicator();
+        int code;
+        try
+        {
+            code = Run(configPath, resume, quiet, failFast, mpi, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The other ranks would wait for this one forever in their next collective: end the whole job.
+            Console.Error.WriteLine($"darcot train: rank {mpi.Rank} of {mpi.Size}: {CliOutput.Describe(e)}");
+            Console.Error.Flush();
+            mpi.Abort(1);
+            throw;
+        }
+        if (code is not (0 or CliOutput.PartialFailure or CliInterrupt.ExitCode))
+        {
+            Console.Error.Flush();
+            mpi.Abort(code);
+        }
+        return code;
     }
 
     /// <summary>The CONFIG.json schema.</summary>
@@ -121,7 +156,7 @@ public sealed class TrainCommand : ICliCommand
         WriteIndented = true,
     };
 
-    private static int Run(string configPath, bool resume, bool quiet, bool failFast, CancellationToken cancellationToken)
+    private static int Run(string configPath, bool resume, bool quiet, bool failFast, IDataParallelCommunicator job, CancellationToken cancellationToken)
     {
         if (RegularFile.Problem(configPath) is { } problem) return Fail($"config file '{configPath}' {problem}");
         var text = File.ReadAllText(configPath);
@@ -144,6 +179,8 @@ public sealed class TrainCommand : ICliCommand
         {
             options.Validate();
             cfg.Data.Validate();
+            // The global batch is data.batch_size (the same config runs on any number of ranks that divides it).
+            if (job.Size > 1) DataShard.EnsureDivides(options.BatchSize, job.Size);
         }
         catch (TrainingConfigException e)
         {
@@ -154,7 +191,9 @@ public sealed class TrainCommand : ICliCommand
 
         // The library's parser: cpu, cuda, cuda:N, with the same DeviceUnavailableException as `darcot restore`.
         var device = Restorer.ResolveDevice(cfg.Device);
-        using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(quiet ? LogLevel.Information : LogLevel.Warning));
+        // Rank 0 logs for the job; the other ranks report errors only.
+        var level = job.Rank != 0 ? LogLevel.Error : quiet ? LogLevel.Information : LogLevel.Warning;
+        using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(level));
         var logger = loggerFactory.CreateLogger("darcot.train");
         string? init = null;
         if (cfg.Model.Init is not null)
@@ -165,26 +204,32 @@ public sealed class TrainCommand : ICliCommand
         var items = LoadItems(cfg.Data, baseDir);
         if (items.Count == 0) return Fail("config: the data section yields no training images.");
 
-        var createdFolder = !Directory.Exists(output);
-        var runLock = RunFolderLock.Acquire(output, logger);
+        // Rank 0 alone writes in the run folder, so it alone takes the lock.
+        var writer = job.Rank == 0;
+        var createdFolder = writer && !Directory.Exists(output);
+        var runLock = writer ? RunFolderLock.Acquire(output, logger) : null;
         try
         {
-            return TrainLocked(cfg, text, options, output, device, items, init, resume, quiet, failFast, logger, cancellationToken);
+            return TrainLocked(cfg, text, options, output, device, items, init, resume, quiet || !writer, failFast, logger, job, cancellationToken);
         }
         finally
         {
-            runLock.Dispose();
+            runLock?.Dispose();
             // A run that failed before writing anything leaves no empty folder behind.
             if (createdFolder && Directory.Exists(output) && !Directory.EnumerateFileSystemEntries(output).Any()) Directory.Delete(output);
         }
     }
 
     private static int TrainLocked(TrainConfig cfg, string text, OtTrainerOptions options, string output, Device device,
-        IReadOnlyList<TrainingItem> items, string? init, bool resume, bool quiet, bool failFast, ILogger logger, CancellationToken cancellationToken)
+        IReadOnlyList<TrainingItem> items, string? init, bool resume, bool quiet, bool failFast, ILogger logger, IDataParallelCommunicator job, CancellationToken cancellationToken)
     {
+        var writer = job.Rank == 0;
         // Under the lock no other run writes here, so any temporary file is a killed run's.
-        var (stale, staleBytes) = AtomicFile.DeleteStaleTemporaryFiles(output);
-        if (stale > 0) Console.Error.WriteLine($"darcot train: note: removed {stale} temporary file(s) ({ByteSize.Format(staleBytes)}) left by an interrupted run.");
+        if (writer)
+        {
+            var (stale, staleBytes) = AtomicFile.DeleteStaleTemporaryFiles(output);
+            if (stale > 0) Console.Error.WriteLine($"darcot train: note: removed {stale} temporary file(s) ({ByteSize.Format(staleBytes)}) left by an interrupted run.");
+        }
         var checkpoint = Path.Combine(output, TrainingCheckpoint.DefaultFileName);
         if (resume && !File.Exists(checkpoint)) return Fail($"--resume: no checkpoint at '{checkpoint}'.");
         if (!resume && File.Exists(checkpoint)) return Fail($"'{output}' already holds a checkpoint; pass --resume to continue it or choose another output folder.");
@@ -202,13 +247,13 @@ public sealed class TrainCommand : ICliCommand
         using var potential = CreatePotential(cfg, transportParameters, out var potentialDescription);
         transport.to(device);
         potential.to(device);
-        Console.Out.WriteLine(Holds(transportParameters, Parameters(potential), potentialDescription, options.Optimizer));
+        if (writer) Console.Out.WriteLine(Holds(transportParameters, Parameters(potential), potentialDescription, options.Optimizer));
 
-        using var trainer = new OtTrainer(transport, potential, options, logger, JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }));
+        using var trainer = new OtTrainer(transport, potential, options, logger, JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }), job);
         // All or nothing: a checkpoint that does not fit this config throws here, before anything in the folder changes.
         if (resume) trainer.Resume(checkpoint);
         // Atomic: an interrupted start never leaves a truncated config.json beside a valid checkpoint.
-        AtomicFile.Write(Path.Combine(output, "config.json"), stream =>
+        if (writer) AtomicFile.Write(Path.Combine(output, "config.json"), stream =>
         {
             using var writer = new StreamWriter(stream, leaveOpen: true);
             writer.Write(text);
@@ -223,6 +268,9 @@ public sealed class TrainCommand : ICliCommand
             Workers = data.Workers,
             Seed = data.Seed,
             FailFast = failFast,
+            // Data-parallel: this rank builds only its rows of every global batch.
+            ShardIndex = job.Rank,
+            ShardCount = job.Size,
         }, logger: logger);
         try
         {
@@ -234,9 +282,14 @@ public sealed class TrainCommand : ICliCommand
         }
 
         var weightsPath = Path.Combine(output, "transport.safetensors");
+        if (!writer) return source.SkippedFiles.Count > 0 ? CliOutput.PartialFailure : 0;
         SafetensorsFile.Write(weightsPath, transport.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu()));
         var last = trainer.History.Rows.LastOrDefault();
         Console.WriteLine($"trained {trainer.Position.Step} steps; last transport loss {last?.TransportLoss:G6}; checkpoint {checkpoint}; weights {weightsPath}");
+        var timing = trainer.Timing;
+        if (timing.Steps > 0)
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"throughput: {job.Size} process(es), {timing.Steps} steps, {timing.ImagesPerSecond:F2} images/s, {timing.StepSeconds / timing.Steps * 1000:F0} ms/step, all-reduce {timing.AllReduceShare * 100:F1}% of step time"));
         foreach (var (path, reason) in source.SkippedFiles.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             Console.Error.WriteLine($"darcot train: skipped {path}: {reason}");
         return source.SkippedFiles.Count > 0 ? CliOutput.PartialFailure : 0;
