@@ -18,7 +18,7 @@ namespace DaRcot.Rec.Mpi;
 /// symbols, so the same calls crash there (tried: a segmentation fault in MPI_Init's first use of MPI_COMM_WORLD).
 /// The library name <c>msmpi.dll</c> is mapped to <c>libmpich.so.12</c> on Linux (override with
 /// <c>DARCOT_MPI_LIBRARY</c>).</para>
-/// <para>Collectives work in place on float32 buffers (MPI_FLOAT, MPI_SUM); every call is checked for MPI_SUCCESS.</para>
+/// <para>Collectives work on float32 (MPI_FLOAT) or float64 (MPI_DOUBLE) buffers with MPI_SUM; every call is checked for MPI_SUCCESS.</para>
 /// </remarks>
 public sealed class MpiCommunicator : IDataParallelCommunicator, IDisposable
 {
@@ -30,6 +30,7 @@ public sealed class MpiCommunicator : IDataParallelCommunicator, IDisposable
     private readonly MPI.Environment environment;
     private readonly MPI.Intracommunicator world;
     private float[] scratch = [];
+    private double[] wideScratch = [];
     private bool disposed;
 
     /// <summary>Initialises MPI (MPI_Init_thread, serialized: any thread may call, one at a time).</summary>
@@ -77,6 +78,32 @@ public sealed class MpiCommunicator : IDataParallelCommunicator, IDisposable
     }
 
     /// <inheritdoc/>
+    public unsafe void AllReduceSum(double[] buffer, int count)
+    {
+        Check(buffer, count);
+        if (count == 0) return;
+        if (wideScratch.Length < count) wideScratch = new double[count];
+        fixed (double* send = buffer)
+        fixed (double* receive = wideScratch)
+        {
+            Ok(MpiUnsafe.MPI_Allreduce((IntPtr)send, (IntPtr)receive, count, MpiUnsafe.MPI_DOUBLE, MpiUnsafe.MPI_SUM, MpiUnsafe.MPI_COMM_WORLD), "MPI_Allreduce");
+        }
+        Array.Copy(wideScratch, buffer, count);
+    }
+
+    /// <inheritdoc/>
+    public unsafe void Broadcast(double[] buffer, int count, int root)
+    {
+        Check(buffer, count);
+        if (root < 0 || root >= Size) throw new ArgumentOutOfRangeException(nameof(root), root, $"must be within 0..{Size - 1}.");
+        if (count == 0) return;
+        fixed (double* data = buffer)
+        {
+            Ok(MpiUnsafe.MPI_Bcast((IntPtr)data, count, MpiUnsafe.MPI_DOUBLE, root, MpiUnsafe.MPI_COMM_WORLD), "MPI_Bcast");
+        }
+    }
+
+    /// <inheritdoc/>
     public unsafe void Broadcast(float[] buffer, int count, int root)
     {
         Check(buffer, count);
@@ -102,7 +129,7 @@ public sealed class MpiCommunicator : IDataParallelCommunicator, IDisposable
         environment.Dispose();
     }
 
-    private static void Check(float[] buffer, int count)
+    private static void Check<T>(T[] buffer, int count)
     {
         ArgumentNullException.ThrowIfNull(buffer);
         ArgumentOutOfRangeException.ThrowIfNegative(count);

@@ -37,7 +37,8 @@ namespace DaRcot.Cli.Commands;
 ///   "trainer":   { ...OtTrainerOptions: "epochs", "lr", "step", "optimizer", "potential_steps", "mode", "pairnum",
 ///                  "sigma", "Sigma", "seed", "max_steps", "checkpoint_every", ... },
 ///   "output":    "runs/my-run",
-///   "device":    "cpu" | "cuda" | "cuda:N"
+///   "device":    "cpu" | "cuda" | "cuda:N",
+///   "dtype":     "float32" | "float64"
 /// }
 /// </code>
 /// The output folder receives <c>checkpoint.darcot-train</c>, <c>loss_history.csv</c>, <c>loss_history.png</c>,
@@ -109,6 +110,10 @@ public sealed class TrainCommand : ICliCommand
         [JsonPropertyName("trainer")] public OtTrainerOptions Trainer { get; init; } = new();
         [JsonPropertyName("output")] public string? Output { get; init; }
         [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
+
+        /// <summary>Type of the weights during training: "float32" (default) or "float64" (slower; used to check that
+        /// data-parallel runs follow the single-process trajectory without float32 rounding in the way).</summary>
+        [JsonPropertyName("dtype")] public string DType { get; init; } = "float32";
     }
 
     public sealed record ModelSection
@@ -172,6 +177,7 @@ public sealed class TrainCommand : ICliCommand
         if (cfg.Model?.Arch is null) return Fail("config: 'model.arch' is required (" + string.Join(", ", ModelFactory.KnownArchs) + ").");
         if (cfg.Data is null) return Fail("config: 'data' is required.");
         if (cfg.Output is null) return Fail("config: 'output' (the run folder) is required.");
+        if (cfg.DType is not ("float32" or "float64")) return Fail($"config: 'dtype' must be \"float32\" or \"float64\", got \"{cfg.DType}\".");
         var baseDir = Path.GetDirectoryName(Path.GetFullPath(configPath))!;
         var output = Path.GetFullPath(Path.Combine(baseDir, cfg.Output));
         var options = cfg.Trainer with { OutputDirectory = output, BatchSize = cfg.Trainer.BatchSize == 0 ? cfg.Data.BatchSize : cfg.Trainer.BatchSize };
@@ -238,13 +244,26 @@ public sealed class TrainCommand : ICliCommand
         // dropout) from trainer.seed, the data from data.seed, the gradient penalty from (trainer.seed, step).
         manual_seed(options.Seed);
         if (device.type == DeviceType.CUDA) cuda.manual_seed_all(options.Seed);
-        var (model, _) = ModelFactory.Create(cfg.Model!.Arch!, cfg.Model.Config?.ToJsonString(), logger);
+        // float64: both networks are built in float64 (TorchSharp's Module.to(dtype) fails on some of our modules).
+        var defaultType = get_default_dtype();
+        if (cfg.DType == "float64") set_default_dtype(ScalarType.Float64);
+        nn.Module<Tensor, Tensor> model, potentialModule;
+        string potentialDescription;
+        try
+        {
+            (model, _) = ModelFactory.Create(cfg.Model!.Arch!, cfg.Model.Config?.ToJsonString(), logger);
+            potentialModule = CreatePotential(cfg, Parameters(model), out potentialDescription);
+        }
+        finally
+        {
+            set_default_dtype(defaultType);
+        }
         using var transport = model;
         // Fine-tuning: the starting weights replace the random ones (strictly: every key, every shape). A resumed run
         // then overwrites them with the checkpoint's.
         if (init is not null) StateDictLoader.LoadFile(transport, init, containerKey: null, strict: true);
         var transportParameters = Parameters(transport);
-        using var potential = CreatePotential(cfg, transportParameters, out var potentialDescription);
+        using var potential = potentialModule;
         transport.to(device);
         potential.to(device);
         if (writer) Console.Out.WriteLine(Holds(transportParameters, Parameters(potential), potentialDescription, options.Optimizer));
@@ -283,7 +302,8 @@ public sealed class TrainCommand : ICliCommand
 
         var weightsPath = Path.Combine(output, "transport.safetensors");
         if (!writer) return source.SkippedFiles.Count > 0 ? CliOutput.PartialFailure : 0;
-        SafetensorsFile.Write(weightsPath, transport.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu()));
+        // float32 for `darcot restore`, also after a float64 run.
+        SafetensorsFile.Write(weightsPath, transport.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.is_floating_point() ? kv.Value.cpu().to(ScalarType.Float32) : kv.Value.cpu()));
         var last = trainer.History.Rows.LastOrDefault();
         Console.WriteLine($"trained {trainer.Position.Step} steps; last transport loss {last?.TransportLoss:G6}; checkpoint {checkpoint}; weights {weightsPath}");
         var timing = trainer.Timing;

@@ -349,11 +349,13 @@ public sealed class OtTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var device = FirstDevice(transport);
+        var type = FirstType(transport);
         if (batch.Degraded.dim() != 4 || !batch.Degraded.shape.SequenceEqual(batch.Target.shape) || batch.Degraded.shape[0] != batch.Count)
             throw new TensorArgumentException("batch", $"degraded [{string.Join(",", batch.Degraded.shape)}], target [{string.Join(",", batch.Target.shape)}] and {batch.Count} task ids do not match.");
-        var x = batch.Degraded.to(device);
-        var y = batch.Target.to(device);
-        var yPotential = otherTargets?.to(device) ?? y;
+        // Batches come in float32; a network trained in float64 gets them in float64 (exact).
+        var x = batch.Degraded.to(type).to(device);
+        var y = batch.Target.to(type).to(device);
+        var yPotential = otherTargets?.to(type).to(device) ?? y;
         // α of the gradient penalty depends only on (seed, step): exact resume needs no generator state.
         generator.manual_seed(unchecked(options.Seed * 1_000_003L + step));
 
@@ -475,11 +477,12 @@ public sealed class OtTrainer : IDisposable
         if (paired && embedding is not null)
         {
             var rows = embedding.reshape(shard.Count, -1);
-            var ids = tensor(taskIds.Select(id => (float)id).ToArray(), dtype: ScalarType.Float32, device: rows.device).reshape(shard.Count, 1);
-            var gathered = exchange.AllGatherRows(cat([rows.detach().to(ScalarType.Float32), ids], 1), shard);
+            // The task ids ride along as one more column (small integers are exact in float32).
+            var ids = tensor(taskIds, device: rows.device).to(rows.dtype).reshape(shard.Count, 1);
+            var gathered = exchange.AllGatherRows(cat([rows.detach(), ids], 1), shard);
             var width = rows.shape[1];
-            var allIds = gathered.narrow(1, width, 1).reshape(-1).cpu().data<float>().ToArray().Select(v => (long)v).ToArray();
-            var others = gathered.narrow(1, 0, width).to(rows.dtype);
+            var allIds = gathered.narrow(1, width, 1).reshape(-1).to(ScalarType.Float64).cpu().data<double>().ToArray().Select(v => (long)Math.Round(v)).ToArray();
+            var others = gathered.narrow(1, 0, width);
             var parts = new List<Tensor>();
             if (shard.Offset > 0) parts.Add(others.narrow(0, 0, shard.Offset));
             parts.Add(rows);
@@ -548,6 +551,12 @@ public sealed class OtTrainer : IDisposable
         var v = value.detach().cpu().to(ScalarType.Float64).item<double>();
         if (!double.IsFinite(v)) throw new NonFiniteLossException(term, step, v);
         return v;
+    }
+
+    private static ScalarType FirstType(nn.Module module)
+    {
+        foreach (var p in module.parameters()) if (p.is_floating_point()) return p.dtype;
+        return ScalarType.Float32;
     }
 
     private static Device FirstDevice(nn.Module module)

@@ -6,6 +6,7 @@ using DaRcot.Rec.Models;
 using DaRcot.Rec.Potentials;
 using DaRcot.Rec.Tests.Data;
 using DaRcot.Rec.Training;
+using DaRcot.Rec.Tests.Training;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -19,6 +20,17 @@ namespace DaRcot.Rec.Tests.Distributed;
 /// weight of both networks must agree. MPICH comes from eng/ensure-mpi.sh (run by eng/test.sh): a missing launcher
 /// fails the test, it is not skipped.
 /// </summary>
+/// <remarks>
+/// Both runs train in float64 ("dtype": "float64"; the exchange then uses float64 buffers). In float32 the two runs
+/// differ by rounding (a batch of 4 summed at once or as 2 + 2), and this tiny critic amplifies rounding: its
+/// Wasserstein gradient is a difference of nearly equal terms, and RMSprop divides every gradient by its own size, so
+/// a rounding-level gradient becomes a full-size step. A single process changes as much when only its thread count
+/// changes (measured: φ(ŷ) differs by 1e-3 relative at step 3). In float64 the rounding is 10⁻¹⁶ and the weights
+/// agree to about 10⁻¹⁰, so the 1e-5 bound tests the data-parallel arithmetic itself: a missing or wrong term (an
+/// unscaled Fourier sum, a per-rank RMS, a contrastive term without the pairs across ranks, α not sliced from the
+/// global draw) moves weights by far more than that.
+/// </remarks>
+[Collection(TrainerCollection.Name)]   // alone: two training processes, and Weights sets libtorch's default dtype
 public sealed class DataParallelTrainingTests(ITestOutputHelper log) : IDisposable
 {
     /// <summary>Largest allowed relative difference of a weight tensor: max|a − b| / max|b|.</summary>
@@ -74,6 +86,7 @@ public sealed class DataParallelTrainingTests(ITestOutputHelper log) : IDisposab
           "potential": { "kind": "pooled" },
           "data": { "clean": "clean", "tasks": ["denoise_25", "derain", "dehaze"], "patch_size": 32, "batch_size": 4, "samples_per_epoch": 12, "workers": 1 },
           "trainer": { "epochs": 2, "max_steps": 5, "mode": "PartiallyPaired", "pairnum": 8, "plot": false },
+          "dtype": "float64",
           "output": "OUTPUT"
         }
         """.Replace("OUTPUT", output, StringComparison.Ordinal));
@@ -84,8 +97,19 @@ public sealed class DataParallelTrainingTests(ITestOutputHelper log) : IDisposab
     private static Dictionary<string, Tensor> Weights(string run)
     {
         var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(run, "config.json")))!;
-        var (transport, _) = ModelFactory.Create("nafnet-rec", config["model"]!["config"]!.ToJsonString());
-        var potential = new PooledCritic(PooledCritic.WidthFor(transport.parameters().Sum(p => p.numel())));
+        // Built in float64 like the runs (no test runs beside this collection, so the global default is ours).
+        var defaultType = get_default_dtype();
+        set_default_dtype(ScalarType.Float64);
+        nn.Module<Tensor, Tensor> transport, potential;
+        try
+        {
+            (transport, _) = ModelFactory.Create("nafnet-rec", config["model"]!["config"]!.ToJsonString());
+            potential = new PooledCritic(PooledCritic.WidthFor(transport.parameters().Sum(p => p.numel())));
+        }
+        finally
+        {
+            set_default_dtype(defaultType);
+        }
         using var zip = ZipFile.OpenRead(Path.Combine(run, TrainingCheckpoint.DefaultFileName));
         Load(zip, "transport.bin", transport);
         Load(zip, "potential.bin", potential);

@@ -1,7 +1,8 @@
 namespace DaRcot.Rec.Training.Distributed;
 
 /// <summary>
-/// The few collective operations that data-parallel training needs, on float32 CPU buffers. The library depends only
+/// The few collective operations that data-parallel training needs, on float32 CPU buffers (float64 ones for networks
+/// trained in float64). The library depends only
 /// on this interface; <see cref="SingleProcessCommunicator"/> is the default, and an MPI implementation (the
 /// <c>DaRcot.Rec.Mpi</c> assembly, used by <c>darcot train</c> under <c>mpiexec</c>) connects processes.
 /// </summary>
@@ -20,9 +21,15 @@ public interface IDataParallelCommunicator
     /// sum over all ranks.</summary>
     void AllReduceSum(float[] buffer, int count);
 
+    /// <summary>The same on float64 values.</summary>
+    void AllReduceSum(double[] buffer, int count);
+
     /// <summary>Copies the first <paramref name="count"/> values of rank <paramref name="root"/>'s
     /// <paramref name="buffer"/> into every other rank's.</summary>
     void Broadcast(float[] buffer, int count, int root);
+
+    /// <summary>The same on float64 values.</summary>
+    void Broadcast(double[] buffer, int count, int root);
 
     /// <summary>Returns when every rank has called it.</summary>
     void Barrier();
@@ -48,7 +55,17 @@ public sealed class SingleProcessCommunicator : IDataParallelCommunicator
     public void AllReduceSum(float[] buffer, int count) => CheckCount(buffer, count);
 
     /// <inheritdoc/>
+    public void AllReduceSum(double[] buffer, int count) => CheckCount(buffer, count);
+
+    /// <inheritdoc/>
     public void Broadcast(float[] buffer, int count, int root)
+    {
+        CheckCount(buffer, count);
+        ArgumentOutOfRangeException.ThrowIfNotEqual(root, 0);
+    }
+
+    /// <inheritdoc/>
+    public void Broadcast(double[] buffer, int count, int root)
     {
         CheckCount(buffer, count);
         ArgumentOutOfRangeException.ThrowIfNotEqual(root, 0);
@@ -61,7 +78,7 @@ public sealed class SingleProcessCommunicator : IDataParallelCommunicator
     /// <remarks>With one process there is nobody to wake: nothing happens, the caller's exception ends the run.</remarks>
     public void Abort(int errorCode) { }
 
-    private static void CheckCount(float[] buffer, int count)
+    private static void CheckCount<T>(T[] buffer, int count)
     {
         ArgumentNullException.ThrowIfNull(buffer);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
