@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: makes sure TorchSharp's native runtime loads, then `dotnet test` on the solution.
+# Runs the whole test suite: makes sure TorchSharp's native runtime loads and MPI (MPICH, for the data-parallel
+# training test) is installed, then `dotnet test` on the solution.
 # Extra arguments go to dotnet test (e.g. --filter Parity).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash eng/ensure-native.sh
+bash eng/ensure-mpi.sh
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 log=$(mktemp)
 set +e

@@ -9,8 +9,10 @@ using DaRcot.Rec.Errors;
 using DaRcot.Rec.Files;
 using DaRcot.Rec.Inference;
 using DaRcot.Rec.Models;
+using DaRcot.Rec.Mpi;
 using DaRcot.Rec.Potentials;
 using DaRcot.Rec.Training;
+using DaRcot.Rec.Training.Distributed;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using TorchSharp;
@@ -35,7 +37,8 @@ namespace DaRcot.Cli.Commands;
 ///   "trainer":   { ...OtTrainerOptions: "epochs", "lr", "step", "optimizer", "potential_steps", "mode", "pairnum",
 ///                  "sigma", "Sigma", "seed", "max_steps", "checkpoint_every", ... },
 ///   "output":    "runs/my-run",
-///   "device":    "cpu" | "cuda" | "cuda:N"
+///   "device":    "cpu" | "cuda" | "cuda:N",
+///   "dtype":     "float32" | "float64"
 /// }
 /// </code>
 /// The output folder receives <c>checkpoint.darcot-train</c>, <c>loss_history.csv</c>, <c>loss_history.png</c>,
@@ -45,6 +48,10 @@ namespace DaRcot.Cli.Commands;
 /// give the same losses); a failed <c>--resume</c> changes nothing in the folder; images that cannot be used are
 /// skipped and listed at the end (exit 2; <c>--fail-fast</c> stops instead); Ctrl-C writes a checkpoint of the
 /// completed steps and exits with 130. The pooled critic's width defaults to one sized to the transport network.
+/// <para>Data-parallel: <c>mpiexec.mpich -n N darcot train CONFIG.json</c> runs N ranks of one job (MPI through MPI.NET
+/// on MPICH, <see cref="MpiCommunicator"/>). <c>data.batch_size</c> is the global batch; N must divide it; each rank
+/// builds its own 1/N of every batch; gradients are averaged before every optimizer step; rank 0 alone takes the lock,
+/// logs and writes. A rank that fails ends the whole job (MPI_Abort) instead of leaving the others waiting.</para>
 /// </remarks>
 public sealed class TrainCommand : ICliCommand
 {
@@ -61,8 +68,37 @@ public sealed class TrainCommand : ICliCommand
         command.Options.Add(quiet);
         command.Options.Add(failFast);
         command.SetAction((parseResult, cancellationToken) => CliOutput.RunAsync("train", () =>
-            Run(parseResult.GetValue(config)!, parseResult.GetValue(resume), parseResult.GetValue(quiet), parseResult.GetValue(failFast), cancellationToken)));
+            RunJob(parseResult.GetValue(config)!, parseResult.GetValue(resume), parseResult.GetValue(quiet), parseResult.GetValue(failFast), cancellationToken)));
         return command;
+    }
+
+    // A single process, or one rank of a data-parallel job when an MPICH launcher started several.
+    private static int RunJob(string configPath, bool resume, bool quiet, bool failFast, CancellationToken cancellationToken)
+    {
+        if (MpiCommunicator.StartedByOpenMpi)
+            return Fail("started by Open MPI's mpirun, but the MPI binding (MPI.NET) speaks MPICH's ABI: use mpiexec.mpich -n N (eng/ensure-mpi.sh installs it).");
+        if (MpiCommunicator.LauncherSize is not > 1)
+            return Run(configPath, resume, quiet, failFast, SingleProcessCommunicator.Instance, cancellationToken);
+        using var mpi = new MpiCommunicator();
+        int code;
+        try
+        {
+            code = Run(configPath, resume, quiet, failFast, mpi, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The other ranks would wait for this one forever in their next collective: end the whole job.
+            Console.Error.WriteLine($"darcot train: rank {mpi.Rank} of {mpi.Size}: {CliOutput.Describe(e)}");
+            Console.Error.Flush();
+            mpi.Abort(1);
+            throw;
+        }
+        if (code is not (0 or CliOutput.PartialFailure or CliInterrupt.ExitCode))
+        {
+            Console.Error.Flush();
+            mpi.Abort(code);
+        }
+        return code;
     }
 
     /// <summary>The CONFIG.json schema.</summary>
@@ -74,6 +110,10 @@ public sealed class TrainCommand : ICliCommand
         [JsonPropertyName("trainer")] public OtTrainerOptions Trainer { get; init; } = new();
         [JsonPropertyName("output")] public string? Output { get; init; }
         [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
+
+        /// <summary>Type of the weights during training: "float32" (default) or "float64" (slower; used to check that
+        /// data-parallel runs follow the single-process trajectory without float32 rounding in the way).</summary>
+        [JsonPropertyName("dtype")] public string DType { get; init; } = "float32";
     }
 
     public sealed record ModelSection
@@ -121,7 +161,7 @@ public sealed class TrainCommand : ICliCommand
         WriteIndented = true,
     };
 
-    private static int Run(string configPath, bool resume, bool quiet, bool failFast, CancellationToken cancellationToken)
+    private static int Run(string configPath, bool resume, bool quiet, bool failFast, IDataParallelCommunicator job, CancellationToken cancellationToken)
     {
         if (RegularFile.Problem(configPath) is { } problem) return Fail($"config file '{configPath}' {problem}");
         var text = File.ReadAllText(configPath);
@@ -137,6 +177,7 @@ public sealed class TrainCommand : ICliCommand
         if (cfg.Model?.Arch is null) return Fail("config: 'model.arch' is required (" + string.Join(", ", ModelFactory.KnownArchs) + ").");
         if (cfg.Data is null) return Fail("config: 'data' is required.");
         if (cfg.Output is null) return Fail("config: 'output' (the run folder) is required.");
+        if (cfg.DType is not ("float32" or "float64")) return Fail($"config: 'dtype' must be \"float32\" or \"float64\", got \"{cfg.DType}\".");
         var baseDir = Path.GetDirectoryName(Path.GetFullPath(configPath))!;
         var output = Path.GetFullPath(Path.Combine(baseDir, cfg.Output));
         var options = cfg.Trainer with { OutputDirectory = output, BatchSize = cfg.Trainer.BatchSize == 0 ? cfg.Data.BatchSize : cfg.Trainer.BatchSize };
@@ -144,6 +185,8 @@ public sealed class TrainCommand : ICliCommand
         {
             options.Validate();
             cfg.Data.Validate();
+            // The global batch is data.batch_size (the same config runs on any number of ranks that divides it).
+            if (job.Size > 1) DataShard.EnsureDivides(options.BatchSize, job.Size);
         }
         catch (TrainingConfigException e)
         {
@@ -154,7 +197,9 @@ public sealed class TrainCommand : ICliCommand
 
         // The library's parser: cpu, cuda, cuda:N, with the same DeviceUnavailableException as `darcot restore`.
         var device = Restorer.ResolveDevice(cfg.Device);
-        using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(quiet ? LogLevel.Information : LogLevel.Warning));
+        // Rank 0 logs for the job; the other ranks report errors only.
+        var level = job.Rank != 0 ? LogLevel.Error : quiet ? LogLevel.Information : LogLevel.Warning;
+        using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(level));
         var logger = loggerFactory.CreateLogger("darcot.train");
         string? init = null;
         if (cfg.Model.Init is not null)
@@ -165,26 +210,32 @@ public sealed class TrainCommand : ICliCommand
         var items = LoadItems(cfg.Data, baseDir);
         if (items.Count == 0) return Fail("config: the data section yields no training images.");
 
-        var createdFolder = !Directory.Exists(output);
-        var runLock = RunFolderLock.Acquire(output, logger);
+        // Rank 0 alone writes in the run folder, so it alone takes the lock.
+        var writer = job.Rank == 0;
+        var createdFolder = writer && !Directory.Exists(output);
+        var runLock = writer ? RunFolderLock.Acquire(output, logger) : null;
         try
         {
-            return TrainLocked(cfg, text, options, output, device, items, init, resume, quiet, failFast, logger, cancellationToken);
+            return TrainLocked(cfg, text, options, output, device, items, init, resume, quiet || !writer, failFast, logger, job, cancellationToken);
         }
         finally
         {
-            runLock.Dispose();
+            runLock?.Dispose();
             // A run that failed before writing anything leaves no empty folder behind.
             if (createdFolder && Directory.Exists(output) && !Directory.EnumerateFileSystemEntries(output).Any()) Directory.Delete(output);
         }
     }
 
     private static int TrainLocked(TrainConfig cfg, string text, OtTrainerOptions options, string output, Device device,
-        IReadOnlyList<TrainingItem> items, string? init, bool resume, bool quiet, bool failFast, ILogger logger, CancellationToken cancellationToken)
+        IReadOnlyList<TrainingItem> items, string? init, bool resume, bool quiet, bool failFast, ILogger logger, IDataParallelCommunicator job, CancellationToken cancellationToken)
     {
+        var writer = job.Rank == 0;
         // Under the lock no other run writes here, so any temporary file is a killed run's.
-        var (stale, staleBytes) = AtomicFile.DeleteStaleTemporaryFiles(output);
-        if (stale > 0) Console.Error.WriteLine($"darcot train: note: removed {stale} temporary file(s) ({ByteSize.Format(staleBytes)}) left by an interrupted run.");
+        if (writer)
+        {
+            var (stale, staleBytes) = AtomicFile.DeleteStaleTemporaryFiles(output);
+            if (stale > 0) Console.Error.WriteLine($"darcot train: note: removed {stale} temporary file(s) ({ByteSize.Format(staleBytes)}) left by an interrupted run.");
+        }
         var checkpoint = Path.Combine(output, TrainingCheckpoint.DefaultFileName);
         if (resume && !File.Exists(checkpoint)) return Fail($"--resume: no checkpoint at '{checkpoint}'.");
         if (!resume && File.Exists(checkpoint)) return Fail($"'{output}' already holds a checkpoint; pass --resume to continue it or choose another output folder.");
@@ -193,22 +244,35 @@ public sealed class TrainCommand : ICliCommand
         // dropout) from trainer.seed, the data from data.seed, the gradient penalty from (trainer.seed, step).
         manual_seed(options.Seed);
         if (device.type == DeviceType.CUDA) cuda.manual_seed_all(options.Seed);
-        var (model, _) = ModelFactory.Create(cfg.Model!.Arch!, cfg.Model.Config?.ToJsonString(), logger);
+        // float64: both networks are built in float64 (TorchSharp's Module.to(dtype) fails on some of our modules).
+        var defaultType = get_default_dtype();
+        if (cfg.DType == "float64") set_default_dtype(ScalarType.Float64);
+        nn.Module<Tensor, Tensor> model, potentialModule;
+        string potentialDescription;
+        try
+        {
+            (model, _) = ModelFactory.Create(cfg.Model!.Arch!, cfg.Model.Config?.ToJsonString(), logger);
+            potentialModule = CreatePotential(cfg, Parameters(model), out potentialDescription);
+        }
+        finally
+        {
+            set_default_dtype(defaultType);
+        }
         using var transport = model;
         // Fine-tuning: the starting weights replace the random ones (strictly: every key, every shape). A resumed run
         // then overwrites them with the checkpoint's.
         if (init is not null) StateDictLoader.LoadFile(transport, init, containerKey: null, strict: true);
         var transportParameters = Parameters(transport);
-        using var potential = CreatePotential(cfg, transportParameters, out var potentialDescription);
+        using var potential = potentialModule;
         transport.to(device);
         potential.to(device);
-        Console.Out.WriteLine(Holds(transportParameters, Parameters(potential), potentialDescription, options.Optimizer));
+        if (writer) Console.Out.WriteLine(Holds(transportParameters, Parameters(potential), potentialDescription, options.Optimizer));
 
-        using var trainer = new OtTrainer(transport, potential, options, logger, JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }));
+        using var trainer = new OtTrainer(transport, potential, options, logger, JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }), job);
         // All or nothing: a checkpoint that does not fit this config throws here, before anything in the folder changes.
         if (resume) trainer.Resume(checkpoint);
         // Atomic: an interrupted start never leaves a truncated config.json beside a valid checkpoint.
-        AtomicFile.Write(Path.Combine(output, "config.json"), stream =>
+        if (writer) AtomicFile.Write(Path.Combine(output, "config.json"), stream =>
         {
             using var writer = new StreamWriter(stream, leaveOpen: true);
             writer.Write(text);
@@ -223,6 +287,9 @@ public sealed class TrainCommand : ICliCommand
             Workers = data.Workers,
             Seed = data.Seed,
             FailFast = failFast,
+            // Data-parallel: this rank builds only its rows of every global batch.
+            ShardIndex = job.Rank,
+            ShardCount = job.Size,
         }, logger: logger);
         try
         {
@@ -234,9 +301,16 @@ public sealed class TrainCommand : ICliCommand
         }
 
         var weightsPath = Path.Combine(output, "transport.safetensors");
-        SafetensorsFile.Write(weightsPath, transport.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu()));
+        if (!writer) return source.SkippedFiles.Count > 0 ? CliOutput.PartialFailure : 0;
+        // float32 for `darcot restore`, also after a float64 run.
+        SafetensorsFile.Write(weightsPath, transport.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.is_floating_point() ? kv.Value.cpu().to(ScalarType.Float32) : kv.Value.cpu()));
         var last = trainer.History.Rows.LastOrDefault();
         Console.WriteLine($"trained {trainer.Position.Step} steps; last transport loss {last?.TransportLoss:G6}; checkpoint {checkpoint}; weights {weightsPath}");
+        // Steady state: the first step of a run also pays one-time costs (kernel checks at first use).
+        var timing = trainer.SteadyTiming.Steps > 0 ? trainer.SteadyTiming : trainer.Timing;
+        if (timing.Steps > 0)
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"throughput: {job.Size} process(es), {trainer.Timing.Steps} steps, {timing.ImagesPerSecond:F2} images/s, {timing.StepSeconds / timing.Steps * 1000:F0} ms/step, all-reduce {timing.AllReduceShare * 100:F1}% of step time (over {timing.Steps} steps after the first)"));
         foreach (var (path, reason) in source.SkippedFiles.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             Console.Error.WriteLine($"darcot train: skipped {path}: {reason}");
         return source.SkippedFiles.Count > 0 ? CliOutput.PartialFailure : 0;

@@ -32,6 +32,19 @@ public sealed class TrainingBatch : IDisposable
     /// <summary>Number of samples.</summary>
     public int Count => TaskIds.Length;
 
+    /// <summary>In data-parallel training, the index of this batch's first row in the global batch (0 otherwise).</summary>
+    public int GlobalOffset { get; init; }
+
+    /// <summary>In data-parallel training, the size of the global batch that this batch is one rank's share of;
+    /// otherwise (0, the default) <see cref="Count"/>.</summary>
+    public int GlobalCount
+    {
+        get => globalCount == 0 ? Count : globalCount;
+        init => globalCount = value;
+    }
+
+    private readonly int globalCount;
+
     /// <summary>Disposes both tensors.</summary>
     public void Dispose()
     {

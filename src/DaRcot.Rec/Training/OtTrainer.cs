@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using DaRcot.Rec.Conditioning;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Objectives;
+using DaRcot.Rec.Training.Distributed;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
@@ -27,6 +28,14 @@ namespace DaRcot.Rec.Training;
 /// <para>Exact resume: the only trainer-side randomness (GP α) is drawn from a generator re-seeded from
 /// (seed, step) at every step, the data source is deterministic per (epoch, batch index), and the optimizer states
 /// are checkpointed, so a resumed run reproduces an uninterrupted one.</para>
+/// <para>Data-parallel training: with an <see cref="IDataParallelCommunicator"/> of more than one rank, every rank
+/// trains on its own rows of each global batch (a source that yields shards, see <see cref="TrainingBatch.GlobalCount"/>),
+/// the gradients of both networks are averaged over the ranks before each optimizer step (one all-reduce per step),
+/// and every loss term is made to give the gradient of the global batch exactly (batch means weighted by the shard's
+/// share, the FROT Fourier sum scaled by the rank count, the batch RMS and the contrastive term from all-reduced
+/// statistics / gathered embeddings), so N ranks × B/N rows follow the same trajectory as one process × B rows up to
+/// float32 rounding. Non-finite values and cancellation are decided on all-reduced values, so all ranks stop together;
+/// only rank 0 logs and writes checkpoints.</para>
 /// </remarks>
 public sealed class OtTrainer : IDisposable
 {
@@ -39,6 +48,9 @@ public sealed class OtTrainer : IDisposable
     private readonly TransportObjective objective;
     private readonly GradientPenalty gradientPenalty;
     private readonly Generator generator;
+    private readonly IDataParallelCommunicator communicator;
+    private readonly GradientExchange exchange;
+    private bool weightsSynchronised;
     private TrainingPosition position;
 
     /// <summary>Creates a trainer; the optimizers are built here over all parameters of both networks.</summary>
@@ -47,14 +59,20 @@ public sealed class OtTrainer : IDisposable
     /// <param name="options">Options (validated here).</param>
     /// <param name="logger">Logger (null: none).</param>
     /// <param name="runConfig">Optional caller configuration stored verbatim in every checkpoint.</param>
+    /// <param name="communicator">Data-parallel job this process is a rank of (null: a single process). With more than
+    /// one rank, the batch source must give this rank's shard of each global batch, and only rank 0 logs and writes.</param>
     public OtTrainer(nn.Module<Tensor, Tensor> transport, nn.Module<Tensor, Tensor> potential, OtTrainerOptions options,
-        ILogger? logger = null, JsonNode? runConfig = null)
+        ILogger? logger = null, JsonNode? runConfig = null, IDataParallelCommunicator? communicator = null)
     {
         this.transport = transport ?? throw new ArgumentNullException(nameof(transport));
         this.potential = potential ?? throw new ArgumentNullException(nameof(potential));
         this.options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
-        this.logger = logger ?? NullLogger.Instance;
+        this.communicator = communicator ?? SingleProcessCommunicator.Instance;
+        exchange = new GradientExchange(this.communicator);
+        // Rank 0 alone logs: the others would only repeat it.
+        this.logger = this.communicator.Rank == 0 ? logger ?? NullLogger.Instance : NullLogger.Instance;
+        if (this.communicator.Size > 1 && options.BatchSize > 0) DataShard.EnsureDivides(options.BatchSize, this.communicator.Size);
         RunConfig = runConfig;
 #pragma warning disable CS0618 // Read only to tell the user that it no longer does anything.
         if (options.GuardNativeCalls is not null)
@@ -102,6 +120,16 @@ public sealed class OtTrainer : IDisposable
     /// <summary>Where the run stands (steps done, next epoch and batch).</summary>
     public TrainingPosition Position => position;
 
+    /// <summary>The data-parallel job (a single process by default).</summary>
+    public IDataParallelCommunicator Communicator => communicator;
+
+    /// <summary>Time spent in steps and, within them, in the data-parallel exchange, since this trainer was created.</summary>
+    public StepTiming Timing { get; private set; } = new();
+
+    /// <summary><see cref="Timing"/> without the first step of each <see cref="Train"/> call, which also pays one-time
+    /// costs (first-use kernel checks, allocator warm-up): the steady-state figures.</summary>
+    public StepTiming SteadyTiming { get; private set; } = new();
+
     /// <summary>Every step so far (restored on resume).</summary>
     public LossHistory History { get; private set; } = new();
 
@@ -125,7 +153,9 @@ public sealed class OtTrainer : IDisposable
     public string SaveCheckpoint(string? path = null)
     {
         path ??= CheckpointPath ?? throw new InvalidOperationException("No checkpoint path: set OtTrainerOptions.OutputDirectory or pass a path.");
+        // Every rank holds the same state, so every rank reaches the same verdict here.
         EnsureFiniteState();
+        if (communicator.Rank != 0) return path;
         var full = position with
         {
             TransportType = transport.GetType().FullName ?? transport.GetType().Name,
@@ -164,7 +194,7 @@ public sealed class OtTrainer : IDisposable
         {
             return TrainUntilDone(source, progress, cancellationToken);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || jobCancelled)
         {
             // The batch source may observe the same token and stop before the trainer's own check; sources and the
             // trainer stop only between steps, so this state is consistent: checkpoint it like any cancellation.
@@ -175,6 +205,9 @@ public sealed class OtTrainer : IDisposable
 
     // The step of the last checkpoint written by the current Train call (-1: none yet).
     private long lastSavedStep = -1;
+
+    // Data-parallel: some rank was cancelled; every rank stops after the same step.
+    private bool jobCancelled;
 
     private LossHistory TrainUntilDone(ITrainingBatchSource source, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
@@ -189,6 +222,23 @@ public sealed class OtTrainer : IDisposable
         var total = (long)options.Epochs * perEpoch;
         if (options.MaxSteps is long max) total = Math.Min(total, max);
         lastSavedStep = -1;
+        jobCancelled = false;
+        var stepsThisCall = 0;
+        var distributed = communicator.Size > 1;
+        if (distributed)
+        {
+            // The checkpoint (or the configuration) holds the global batch: N ranks must split it evenly.
+            var global = options.BatchSize > 0 ? options.BatchSize : position.NominalBatchSize;
+            if (global > 0) DataShard.EnsureDivides(global, communicator.Size);
+            if (!weightsSynchronised)
+            {
+                // Identical seeding already gives identical weights; rank 0's are sent anyway, so that no rank can
+                // start from anything else (a different libtorch build, a stray random draw).
+                exchange.BroadcastFromRankZero(StateTensors(transport).Concat(StateTensors(potential)).ToList());
+                weightsSynchronised = true;
+            }
+            logger.LogInformation("Data-parallel training on {Ranks} ranks: each takes 1/{Ranks} of every batch; gradients are averaged before every optimizer step.", communicator.Size, communicator.Size);
+        }
 
         if (position.NextBatch >= perEpoch) position = position with { Epoch = position.Epoch + 1, NextBatch = 0 };
         while (position.Epoch <= options.Epochs && !StepLimitReached())
@@ -210,13 +260,22 @@ public sealed class OtTrainer : IDisposable
             {
                 using (batch)
                 {
-                    // Stopping here throws; Train writes the checkpoint of the completed steps.
-                    cancellationToken.ThrowIfCancellationRequested();
+                    // Stopping here throws; Train writes the checkpoint of the completed steps. Data-parallel ranks stop
+                    // on the all-reduced flag instead (after the step in which any rank saw it), all at the same step.
+                    if (!distributed) cancellationToken.ThrowIfCancellationRequested();
                     if (StepLimitReached()) break;
                     if (nominalBatch == 0)
                     {
-                        nominalBatch = batch.Count;
+                        nominalBatch = batch.GlobalCount;
                         position = position with { NominalBatchSize = nominalBatch };
+                        if (distributed) DataShard.EnsureDivides(nominalBatch, communicator.Size);
+                    }
+                    if (distributed && batch.GlobalCount < communicator.Size)
+                    {
+                        // A short last batch with fewer rows than ranks: some rank has none, so nobody trains on it.
+                        logger.LogWarning("Batch {Batch} of epoch {Epoch} has {Rows} rows for {Ranks} ranks; skipped.", position.NextBatch, epoch, batch.GlobalCount, communicator.Size);
+                        position = position with { NextBatch = position.NextBatch + 1 };
+                        continue;
                     }
                     var iteration = position.NextBatch;
                     var paired = options.Mode switch
@@ -227,8 +286,12 @@ public sealed class OtTrainer : IDisposable
                     };
                     using var other = targets?.Next(batch);
                     var sw = Stopwatch.StartNew();
-                    var losses = RunStep(batch, other, paired, epoch, iteration, position.Step + 1);
+                    var exchanged = exchange.Elapsed;
+                    var losses = RunStep(batch, other, paired, epoch, iteration, position.Step + 1, distributed && cancellationToken.IsCancellationRequested);
                     sw.Stop();
+                    var exchangeSeconds = (exchange.Elapsed - exchanged).TotalSeconds;
+                    Timing = Timing.Add(sw.Elapsed.TotalSeconds, exchangeSeconds, batch.GlobalCount);
+                    if (stepsThisCall++ > 0) SteadyTiming = SteadyTiming.Add(sw.Elapsed.TotalSeconds, exchangeSeconds, batch.GlobalCount);
                     position = position with { Step = position.Step + 1, NextBatch = iteration + 1 };
                     History.Add(losses);
                     string? saved = null;
@@ -243,9 +306,12 @@ public sealed class OtTrainer : IDisposable
                         TotalSteps = total,
                         PotentialLearningRate = lrPhi,
                         TransportLearningRate = lrT,
-                        ImagesPerSecond = batch.Count / Math.Max(sw.Elapsed.TotalSeconds, 1e-9),
+                        ImagesPerSecond = batch.GlobalCount / Math.Max(sw.Elapsed.TotalSeconds, 1e-9),
+                        StepSeconds = sw.Elapsed.TotalSeconds,
+                        AllReduceSeconds = exchangeSeconds,
                         CheckpointWritten = saved,
                     });
+                    if (jobCancelled) throw new OperationCanceledException("A rank of the data-parallel job was cancelled.");
                 }
             }
             if (StepLimitReached() && position.NextBatch < perEpoch) break;
@@ -257,8 +323,15 @@ public sealed class OtTrainer : IDisposable
             }
         }
         if (CheckpointPath is not null && lastSavedStep != position.Step) SaveCheckpoint();
+        if (distributed && SteadyTiming.Steps > 0)
+            logger.LogInformation("Data-parallel: {Ranks} ranks, {Images:F2} images/s, all-reduce {Share:P1} of the step time (steps after the first).",
+                communicator.Size, SteadyTiming.ImagesPerSecond, SteadyTiming.AllReduceShare);
         return History;
     }
+
+    // Floating-point weights and buffers, in a fixed order (the same on every rank).
+    private static IEnumerable<Tensor> StateTensors(nn.Module module) =>
+        module.parameters().Cast<Tensor>().Concat(module.buffers()).Where(t => t.is_floating_point());
 
     private void EnsureFiniteState()
     {
@@ -276,18 +349,27 @@ public sealed class OtTrainer : IDisposable
 
     private bool StepLimitReached() => options.MaxSteps is long max && position.Step >= max;
 
-    /// <summary>One official iteration on one batch; returns its losses.</summary>
-    private StepLosses RunStep(TrainingBatch batch, Tensor? otherTargets, bool paired, int epoch, int iteration, long step)
+    /// <summary>One official iteration on one batch (data-parallel: on this rank's shard of it); returns its losses
+    /// (data-parallel: those of the global batch).</summary>
+    private StepLosses RunStep(TrainingBatch batch, Tensor? otherTargets, bool paired, int epoch, int iteration, long step, bool cancelRequested)
     {
         using var scope = NewDisposeScope();
         var device = FirstDevice(transport);
+        var type = FirstType(transport);
         if (batch.Degraded.dim() != 4 || !batch.Degraded.shape.SequenceEqual(batch.Target.shape) || batch.Degraded.shape[0] != batch.Count)
             throw new TensorArgumentException("batch", $"degraded [{string.Join(",", batch.Degraded.shape)}], target [{string.Join(",", batch.Target.shape)}] and {batch.Count} task ids do not match.");
-        var x = batch.Degraded.to(device);
-        var y = batch.Target.to(device);
-        var yPotential = otherTargets?.to(device) ?? y;
+        // Batches come in float32; a network trained in float64 gets them in float64 (exact).
+        var x = batch.Degraded.to(type).to(device);
+        var y = batch.Target.to(type).to(device);
+        var yPotential = otherTargets?.to(type).to(device) ?? y;
         // α of the gradient penalty depends only on (seed, step): exact resume needs no generator state.
         generator.manual_seed(unchecked(options.Seed * 1_000_003L + step));
+
+        var distributed = communicator.Size > 1;
+        var shard = new DataShard(batch.GlobalOffset, batch.Count, batch.GlobalCount);
+        // A batch mean over this shard enters the rank-averaged gradient with weight N·n/B (1 for equal shards).
+        var meanWeight = communicator.Size * shard.Fraction;
+        var potentialParameters = distributed ? potential.parameters().Cast<Tensor>().ToList() : null;
 
         double wLoss = double.NaN, gp = double.NaN;
         for (var k = 0; k < options.PotentialSteps; k++)
@@ -299,15 +381,16 @@ public sealed class OtTrainer : IDisposable
             using (no_grad()) restoredNoGrad = ForwardTransport(x, out _);
             potentialOptimizer.zero_grad();
             var w = TransportObjective.PotentialLoss(potential.call(yPotential), potential.call(restoredNoGrad));
-            wLoss = Finite("potential_loss", w, step);
-            w.backward();
+            wLoss = Backward("potential_loss", w, meanWeight, potentialParameters, step);
             EnsureFiniteGradients(potential, "potential network", step);
             potentialOptimizer.step();
 
             potentialOptimizer.zero_grad();
-            var g = gradientPenalty.Compute(potential, yPotential, restoredNoGrad, generator: generator);
-            gp = Finite("gradient_penalty", g, step);
-            g.backward();
+            // α is drawn for the global batch and this shard's rows are taken, so N ranks use what one process uses.
+            var alpha = rand(new long[] { shard.GlobalCount, 1, 1, 1 }, dtype: yPotential.dtype, device: yPotential.device, generator: generator)
+                .narrow(0, shard.Offset, shard.Count);
+            var g = gradientPenalty.Compute(potential, yPotential, restoredNoGrad, alpha: alpha);
+            gp = Backward("gradient_penalty", g, meanWeight, potentialParameters, step);
             EnsureFiniteGradients(potential, "potential network", step);
             potentialOptimizer.step();
             potentialOptimizer.zero_grad();
@@ -320,10 +403,18 @@ public sealed class OtTrainer : IDisposable
             transport.train();
             transportOptimizer.zero_grad();
             var restored = ForwardTransport(x, out var embedding);
-            using var terms = objective.Compute(potential.call(restored), x, restored, paired ? y : null, embedding, batch.TaskIds, paired);
-            var values = new Dictionary<string, double>();
-            foreach (var (name, value) in terms.Named()) values[name] = Finite(name, value, step);
-            terms.Total.backward();
+            Dictionary<string, double> values;
+            if (!distributed)
+            {
+                using var terms = objective.Compute(potential.call(restored), x, restored, paired ? y : null, embedding, batch.TaskIds, paired);
+                values = new Dictionary<string, double>();
+                foreach (var (name, value) in terms.Named()) values[name] = Finite(name, value, step);
+                terms.Total.backward();
+            }
+            else
+            {
+                values = ShardedTransportBackward(potential.call(restored), x, restored, y, embedding, batch.TaskIds, paired, shard, meanWeight, step, cancelRequested);
+            }
             EnsureFiniteGradients(transport, "transport network", step);
             transportOptimizer.step();
             transportOptimizer.zero_grad();
@@ -348,6 +439,98 @@ public sealed class OtTrainer : IDisposable
             SetRequiresGrad(potential, true);
         }
     }
+
+    // Single process: checks the loss, then back-propagates it. Data-parallel: back-propagates this shard's weighted
+    // loss, averages gradients and loss over the ranks in one all-reduce, then checks the global loss (the same value
+    // on every rank, so all ranks throw together or none does).
+    private double Backward(string term, Tensor loss, double weight, IReadOnlyList<Tensor>? parameters, long step)
+    {
+        if (parameters is null)
+        {
+            var v = Finite(term, loss, step);
+            loss.backward();
+            return v;
+        }
+        var local = Value(loss) * weight;
+        (weight == 1.0 ? loss : loss.Times(weight)).backward();
+        var mean = exchange.AllReduceMean(parameters, [local])[0];
+        if (!double.IsFinite(mean)) throw new NonFiniteLossException(term, step, mean);
+        return mean;
+    }
+
+    /// <summary>
+    /// The transport loss of the global batch, back-propagated from this rank's shard. Each rank back-propagates a
+    /// surrogate whose gradient, averaged over the ranks, is the gradient of the single-process loss on the whole batch:
+    /// batch means (φ(ŷ), L1) weighted by N·n/B; the Fourier term, a sum over samples, times N; the batch RMS √(S/E)
+    /// through N·S_r/(2·rms·E) with S and E all-reduced; the contrastive term (pairs across ranks) computed on every
+    /// rank over all embeddings, gathered, with only this rank's rows carrying gradient, times N. The returned terms
+    /// are the global ones; the all-reduce that averages the gradients carries them and the cancellation flag.
+    /// </summary>
+    private Dictionary<string, double> ShardedTransportBackward(Tensor potentialOfRestored, Tensor x, Tensor restored, Tensor y, Tensor? embedding,
+        long[] taskIds, bool paired, DataShard shard, double meanWeight, long step, bool cancelRequested)
+    {
+        double n = communicator.Size;
+        // Without the embedding the objective leaves the contrastive term out; it is added below over the whole batch.
+        using var terms = objective.Compute(potentialOfRestored, x, restored, paired ? y : null, null, taskIds, paired);
+        var squares = (x - restored).Square().sum();
+        var stats = exchange.AllReduceSum([Value(squares), x.numel()]);
+        var rms = Math.Sqrt(stats[0] / stats[1]);
+        var fourier = Value(terms.Fourier);
+        var phi = Value(terms.PotentialOfRestored);
+        var inner = squares.Times(n / (2 * rms * stats[1])).Plus(terms.Fourier.Times(n * objective.Cost.Lambda));
+        var innerValue = rms + objective.Cost.Lambda * n * fourier;
+        double? contrastive = null;
+        if (paired && embedding is not null)
+        {
+            var rows = embedding.reshape(shard.Count, -1);
+            // The task ids ride along as one more column (small integers are exact in float32).
+            var ids = tensor(taskIds, device: rows.device).to(rows.dtype).reshape(shard.Count, 1);
+            var gathered = exchange.AllGatherRows(cat([rows.detach(), ids], 1), shard);
+            var width = rows.shape[1];
+            var allIds = gathered.narrow(1, width, 1).reshape(-1).to(ScalarType.Float64).cpu().data<double>().ToArray().Select(v => (long)Math.Round(v)).ToArray();
+            var others = gathered.narrow(1, 0, width);
+            var parts = new List<Tensor>();
+            if (shard.Offset > 0) parts.Add(others.narrow(0, 0, shard.Offset));
+            parts.Add(rows);
+            var after = shard.GlobalCount - shard.Offset - shard.Count;
+            if (after > 0) parts.Add(others.narrow(0, shard.Offset + shard.Count, after));
+            var global = objective.Contrastive.Compute(cat(parts, 0), allIds);
+            contrastive = Value(global);
+            inner = inner.Plus(global.Times(n * objective.ContrastiveWeight));
+            innerValue += objective.ContrastiveWeight * contrastive.Value;
+        }
+        var surrogate = potentialOfRestoredTerm(terms.PotentialOfRestored).Plus(inner.Times(objective.CostWeight));
+        var totalValue = -meanWeight * phi + objective.CostWeight * innerValue;
+        double? l1 = null;
+        if (terms.L1 is not null)
+        {
+            l1 = meanWeight * Value(terms.L1);
+            surrogate = surrogate.Plus(terms.L1.Times(meanWeight * objective.PairedWeight));
+            totalValue += objective.PairedWeight * l1.Value;
+        }
+        surrogate.backward();
+
+        var names = new List<string> { "potential_restored", "rms", "fourier" };
+        var local = new List<double> { meanWeight * phi, rms, n * fourier };
+        if (contrastive is { } c) { names.Add("contrastive"); local.Add(c); }
+        if (l1 is { } l) { names.Add("l1"); local.Add(l); }
+        names.Add("transport_loss");
+        local.Add(totalValue);
+        local.Add(cancelRequested ? 1 : 0);
+        var means = exchange.AllReduceMean(transport.parameters().Cast<Tensor>().ToList(), local.ToArray());
+        if (means[^1] > 0) jobCancelled = true;
+        var values = new Dictionary<string, double>();
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (!double.IsFinite(means[i])) throw new NonFiniteLossException(names[i], step, means[i]);
+            values[names[i]] = means[i];
+        }
+        return values;
+
+        Tensor potentialOfRestoredTerm(Tensor phiMean) => phiMean.Times(-meanWeight);
+    }
+
+    private static double Value(Tensor value) => value.detach().cpu().to(ScalarType.Float64).item<double>();
 
     private Tensor ForwardTransport(Tensor x, out Tensor? embedding)
     {
@@ -374,6 +557,12 @@ public sealed class OtTrainer : IDisposable
         var v = value.detach().cpu().to(ScalarType.Float64).item<double>();
         if (!double.IsFinite(v)) throw new NonFiniteLossException(term, step, v);
         return v;
+    }
+
+    private static ScalarType FirstType(nn.Module module)
+    {
+        foreach (var p in module.parameters()) if (p.is_floating_point()) return p.dtype;
+        return ScalarType.Float32;
     }
 
     private static Device FirstDevice(nn.Module module)

@@ -60,4 +60,29 @@ public sealed record TrainingProgress
 
     /// <summary>Path of the checkpoint written after this step, if any.</summary>
     public string? CheckpointWritten { get; init; }
+
+    /// <summary>Wall time of the step, in seconds.</summary>
+    public double StepSeconds { get; init; }
+
+    /// <summary>Data-parallel training: seconds of the step spent in the gradient exchange (all-reduce calls, the
+    /// copies around them, and waiting for the slowest rank); 0 for a single process.</summary>
+    public double AllReduceSeconds { get; init; }
+}
+
+/// <summary>Step times summed over the steps run by one trainer (see <see cref="OtTrainer.Timing"/>).</summary>
+/// <param name="Steps">Steps run.</param>
+/// <param name="StepSeconds">Their total wall time.</param>
+/// <param name="AllReduceSeconds">Of which in the data-parallel exchange (0 for a single process).</param>
+/// <param name="Images">Images of the global batches trained on.</param>
+public sealed record StepTiming(long Steps = 0, double StepSeconds = 0, double AllReduceSeconds = 0, long Images = 0)
+{
+    /// <summary>Global-batch images per second of step time.</summary>
+    public double ImagesPerSecond => StepSeconds > 0 ? Images / StepSeconds : 0;
+
+    /// <summary>Fraction of the step time spent in the data-parallel exchange.</summary>
+    public double AllReduceShare => StepSeconds > 0 ? AllReduceSeconds / StepSeconds : 0;
+
+    /// <summary>This timing plus one step.</summary>
+    public StepTiming Add(double stepSeconds, double allReduceSeconds, int images) =>
+        new(Steps + 1, StepSeconds + stepSeconds, AllReduceSeconds + allReduceSeconds, Images + images);
 }

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using DaRcot.Rec.Data.Datasets;
 using DaRcot.Rec.Errors;
 using DaRcot.Rec.Training;
+using DaRcot.Rec.Training.Distributed;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
@@ -61,6 +62,13 @@ public sealed record StreamingBatchOptions
     /// smaller than the patch, degraded and clean sizes differ) is skipped for the rest of the run: its samples take
     /// the next usable item, and it is listed in <see cref="StreamingBatchSource.SkippedFiles"/>.</summary>
     public bool FailFast { get; init; }
+
+    /// <summary>Data-parallel training: this rank (0-based). Every batch then holds only this rank's rows of the global
+    /// batch of <see cref="BatchSize"/> (<see cref="DataShard.Of"/>), and only those samples are built.</summary>
+    public int ShardIndex { get; init; }
+
+    /// <summary>Data-parallel training: number of ranks (1: the whole batch).</summary>
+    public int ShardCount { get; init; } = 1;
 }
 
 /// <summary>
@@ -95,6 +103,8 @@ public sealed class StreamingBatchSource : ITrainingBatchSource, IDisposable
         if (_options.PatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.PatchSize, "PatchSize must be >= 1.");
         if (_options.CropBase < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.CropBase, "CropBase must be >= 1.");
         if (_options.PrefetchBatches < 0 || _options.Workers < 1) throw new ArgumentOutOfRangeException(nameof(options), "PrefetchBatches must be >= 0 and Workers >= 1.");
+        if (_options.ShardCount < 1 || _options.ShardIndex < 0 || _options.ShardIndex >= _options.ShardCount)
+            throw new ArgumentOutOfRangeException(nameof(options), $"ShardIndex {_options.ShardIndex} must be within 0..ShardCount-1 (ShardCount {_options.ShardCount}).");
         Sampler = new MultiTaskSampler(items, _options.Mode, _options.TaskWeights, _options.Seed, _options.Unpaired);
         _ownsCache = cache is null;
         Cache = cache ?? new ImageCache(_options.CacheCapacity, _options.CacheBytes);
@@ -214,9 +224,19 @@ public sealed class StreamingBatchSource : ITrainingBatchSource, IDisposable
     public TrainingBatch BuildBatch(int epoch, int batchIndex)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        long first = (long)batchIndex * _options.BatchSize;
-        int count = (int)Math.Min(_options.BatchSize, SamplesPerEpoch - first);
-        if (count <= 0) throw new ArgumentOutOfRangeException(nameof(batchIndex), batchIndex, $"epoch has {BatchesPerEpoch} batches.");
+        long start = (long)batchIndex * _options.BatchSize;
+        int globalCount = (int)Math.Min(_options.BatchSize, SamplesPerEpoch - start);
+        if (globalCount <= 0) throw new ArgumentOutOfRangeException(nameof(batchIndex), batchIndex, $"epoch has {BatchesPerEpoch} batches.");
+        // Data-parallel: only this rank's rows of the global batch (all of them with one rank).
+        var shard = DataShard.Of(globalCount, _options.ShardIndex, _options.ShardCount);
+        long first = start + shard.Offset;
+        int count = shard.Count;
+        if (count == 0)
+        {
+            // Fewer rows than ranks (a short last batch): this rank has none; the trainer skips such batches on every rank.
+            return new TrainingBatch(torch.zeros(0, 3, _options.PatchSize, _options.PatchSize), torch.zeros(0, 3, _options.PatchSize, _options.PatchSize), [])
+            { GlobalOffset = shard.Offset, GlobalCount = globalCount };
+        }
         var degraded = new Tensor[count];
         var targets = new Tensor[count];
         var tasks = new long[count];
@@ -232,7 +252,7 @@ public sealed class StreamingBatchSource : ITrainingBatchSource, IDisposable
             using var scope = torch.NewDisposeScope();
             var xb = torch.stack(degraded, 0);
             var yb = torch.stack(targets, 0);
-            return new TrainingBatch(xb.MoveToOuterDisposeScope(), yb.MoveToOuterDisposeScope(), tasks);
+            return new TrainingBatch(xb.MoveToOuterDisposeScope(), yb.MoveToOuterDisposeScope(), tasks) { GlobalOffset = shard.Offset, GlobalCount = globalCount };
         }
         catch (AggregateException ae) when (ae.InnerExceptions.Count == 1)
         {
