@@ -311,6 +311,9 @@ public sealed class TrainCommand : ICliCommand
         if (timing.Steps > 0)
             Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"throughput: {job.Size} process(es), {trainer.Timing.Steps} steps, {timing.ImagesPerSecond:F2} images/s, {timing.StepSeconds / timing.Steps * 1000:F0} ms/step, all-reduce {timing.AllReduceShare * 100:F1}% of step time (over {timing.Steps} steps after the first)"));
+        if (timing is { Steps: > 0, Phases: { } phases })
+            Console.WriteLine("step split (ms per step): " + string.Join(", ", phases.Named().Select(p =>
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{p.Name} {p.Seconds / timing.Steps * 1000:F0}"))));
         foreach (var (path, reason) in source.SkippedFiles.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             Console.Error.WriteLine($"darcot train: skipped {path}: {reason}");
         return source.SkippedFiles.Count > 0 ? CliOutput.PartialFailure : 0;

@@ -290,8 +290,9 @@ public sealed class OtTrainer : IDisposable
                     var losses = RunStep(batch, other, paired, epoch, iteration, position.Step + 1, distributed && cancellationToken.IsCancellationRequested);
                     sw.Stop();
                     var exchangeSeconds = (exchange.Elapsed - exchanged).TotalSeconds;
-                    Timing = Timing.Add(sw.Elapsed.TotalSeconds, exchangeSeconds, batch.GlobalCount);
-                    if (stepsThisCall++ > 0) SteadyTiming = SteadyTiming.Add(sw.Elapsed.TotalSeconds, exchangeSeconds, batch.GlobalCount);
+                    var phases = lastPhases;
+                    Timing = Timing.Add(sw.Elapsed.TotalSeconds, exchangeSeconds, batch.GlobalCount, phases);
+                    if (stepsThisCall++ > 0) SteadyTiming = SteadyTiming.Add(sw.Elapsed.TotalSeconds, exchangeSeconds, batch.GlobalCount, phases);
                     position = position with { Step = position.Step + 1, NextBatch = iteration + 1 };
                     History.Add(losses);
                     string? saved = null;
@@ -309,6 +310,7 @@ public sealed class OtTrainer : IDisposable
                         ImagesPerSecond = batch.GlobalCount / Math.Max(sw.Elapsed.TotalSeconds, 1e-9),
                         StepSeconds = sw.Elapsed.TotalSeconds,
                         AllReduceSeconds = exchangeSeconds,
+                        Phases = phases,
                         CheckpointWritten = saved,
                     });
                     if (jobCancelled) throw new OperationCanceledException("A rank of the data-parallel job was cancelled.");
@@ -351,9 +353,13 @@ public sealed class OtTrainer : IDisposable
 
     /// <summary>One official iteration on one batch (data-parallel: on this rank's shard of it); returns its losses
     /// (data-parallel: those of the global batch).</summary>
+    // The phase split of the last RunStep (read by the loop right after it).
+    private StepPhases lastPhases = new();
+
     private StepLosses RunStep(TrainingBatch batch, Tensor? otherTargets, bool paired, int epoch, int iteration, long step, bool cancelRequested)
     {
         using var scope = NewDisposeScope();
+        var clock = new PhaseClock();
         var device = FirstDevice(transport);
         var type = FirstType(transport);
         if (batch.Degraded.dim() != 4 || !batch.Degraded.shape.SequenceEqual(batch.Target.shape) || batch.Degraded.shape[0] != batch.Count)
@@ -381,19 +387,25 @@ public sealed class OtTrainer : IDisposable
             using (no_grad()) restoredNoGrad = ForwardTransport(x, out _);
             potentialOptimizer.zero_grad();
             var w = TransportObjective.PotentialLoss(potential.call(yPotential), potential.call(restoredNoGrad));
+            clock.Lap(ref clock.PotentialForward);
             wLoss = Backward("potential_loss", w, meanWeight, potentialParameters, step);
+            clock.Lap(ref clock.PotentialBackward);
             EnsureFiniteGradients(potential, "potential network", step);
             potentialOptimizer.step();
 
             potentialOptimizer.zero_grad();
+            clock.Lap(ref clock.PotentialOptimizer);
             // α is drawn for the global batch and this shard's rows are taken, so N ranks use what one process uses.
             var alpha = rand(new long[] { shard.GlobalCount, 1, 1, 1 }, dtype: yPotential.dtype, device: yPotential.device, generator: generator)
                 .narrow(0, shard.Offset, shard.Count);
             var g = gradientPenalty.Compute(potential, yPotential, restoredNoGrad, alpha: alpha);
+            clock.Lap(ref clock.PotentialForward);
             gp = Backward("gradient_penalty", g, meanWeight, potentialParameters, step);
+            clock.Lap(ref clock.PotentialBackward);
             EnsureFiniteGradients(potential, "potential network", step);
             potentialOptimizer.step();
             potentialOptimizer.zero_grad();
+            clock.Lap(ref clock.PotentialOptimizer);
         }
 
         // Transport step: φ frozen (no gradient into its parameters), T in training mode.
@@ -409,15 +421,20 @@ public sealed class OtTrainer : IDisposable
                 using var terms = objective.Compute(potential.call(restored), x, restored, paired ? y : null, embedding, batch.TaskIds, paired);
                 values = new Dictionary<string, double>();
                 foreach (var (name, value) in terms.Named()) values[name] = Finite(name, value, step);
+                clock.Lap(ref clock.TransportForward);
                 terms.Total.backward();
             }
             else
             {
+                clock.Lap(ref clock.TransportForward);
                 values = ShardedTransportBackward(potential.call(restored), x, restored, y, embedding, batch.TaskIds, paired, shard, meanWeight, step, cancelRequested);
             }
+            clock.Lap(ref clock.TransportBackward);
             EnsureFiniteGradients(transport, "transport network", step);
             transportOptimizer.step();
             transportOptimizer.zero_grad();
+            clock.Lap(ref clock.TransportOptimizer);
+            lastPhases = clock.Result();
             return new StepLosses
             {
                 Step = step,
@@ -654,5 +671,22 @@ public sealed class OtTrainer : IDisposable
         }
 
         public void Dispose() => cursor?.Dispose();
+    }
+
+    // Splits a step's wall time into phases: each Lap adds the time since the previous lap to one phase.
+    private sealed class PhaseClock
+    {
+        private readonly Stopwatch _watch = Stopwatch.StartNew();
+        private TimeSpan _last;
+        public double PotentialForward, PotentialBackward, PotentialOptimizer, TransportForward, TransportBackward, TransportOptimizer;
+
+        public void Lap(ref double phase)
+        {
+            var now = _watch.Elapsed;
+            phase += (now - _last).TotalSeconds;
+            _last = now;
+        }
+
+        public StepPhases Result() => new(PotentialForward, PotentialBackward, PotentialOptimizer, TransportForward, TransportBackward, TransportOptimizer);
     }
 }

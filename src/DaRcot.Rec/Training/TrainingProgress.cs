@@ -67,6 +67,39 @@ public sealed record TrainingProgress
     /// <summary>Data-parallel training: seconds of the step spent in the gradient exchange (all-reduce calls, the
     /// copies around them, and waiting for the slowest rank); 0 for a single process.</summary>
     public double AllReduceSeconds { get; init; }
+
+    /// <summary>Where the step's time went.</summary>
+    public StepPhases Phases { get; init; } = new();
+}
+
+/// <summary>
+/// Seconds of a training step (or a sum of steps) per phase. Potential: the forward passes of its iterations (T
+/// without gradients, φ on both batches, the gradient-penalty interpolation and φ on it), their backward passes (for
+/// the penalty a double backward; with data parallelism including the gradient all-reduce) and its optimizer steps.
+/// Transport: the forward pass (T twice with REC, φ, the loss terms), the backward pass (with data parallelism the
+/// sharded loss and the all-reduce are counted here) and the optimizer step with the gradient finiteness check.
+/// On CUDA, phases are timed on the host without synchronising, so they show where the host waited, not the device.
+/// </summary>
+public sealed record StepPhases(double PotentialForward = 0, double PotentialBackward = 0, double PotentialOptimizer = 0,
+    double TransportForward = 0, double TransportBackward = 0, double TransportOptimizer = 0)
+{
+    /// <summary>All phases together.</summary>
+    public double Total => PotentialForward + PotentialBackward + PotentialOptimizer + TransportForward + TransportBackward + TransportOptimizer;
+
+    /// <summary>Phase by phase sum.</summary>
+    public StepPhases Plus(StepPhases other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return new(PotentialForward + other.PotentialForward, PotentialBackward + other.PotentialBackward, PotentialOptimizer + other.PotentialOptimizer,
+            TransportForward + other.TransportForward, TransportBackward + other.TransportBackward, TransportOptimizer + other.TransportOptimizer);
+    }
+
+    /// <summary>The phases with their names, in step order (for tables and logs).</summary>
+    public IReadOnlyList<(string Name, double Seconds)> Named() =>
+    [
+        ("potential forward", PotentialForward), ("potential backward", PotentialBackward), ("potential optimizer", PotentialOptimizer),
+        ("transport forward", TransportForward), ("transport backward", TransportBackward), ("transport optimizer", TransportOptimizer),
+    ];
 }
 
 /// <summary>Step times summed over the steps run by one trainer (see <see cref="OtTrainer.Timing"/>).</summary>
@@ -74,7 +107,8 @@ public sealed record TrainingProgress
 /// <param name="StepSeconds">Their total wall time.</param>
 /// <param name="AllReduceSeconds">Of which in the data-parallel exchange (0 for a single process).</param>
 /// <param name="Images">Images of the global batches trained on.</param>
-public sealed record StepTiming(long Steps = 0, double StepSeconds = 0, double AllReduceSeconds = 0, long Images = 0)
+/// <param name="Phases">The step time split by phase, summed over the steps.</param>
+public sealed record StepTiming(long Steps = 0, double StepSeconds = 0, double AllReduceSeconds = 0, long Images = 0, StepPhases? Phases = null)
 {
     /// <summary>Global-batch images per second of step time.</summary>
     public double ImagesPerSecond => StepSeconds > 0 ? Images / StepSeconds : 0;
@@ -83,6 +117,7 @@ public sealed record StepTiming(long Steps = 0, double StepSeconds = 0, double A
     public double AllReduceShare => StepSeconds > 0 ? AllReduceSeconds / StepSeconds : 0;
 
     /// <summary>This timing plus one step.</summary>
-    public StepTiming Add(double stepSeconds, double allReduceSeconds, int images) =>
-        new(Steps + 1, StepSeconds + stepSeconds, AllReduceSeconds + allReduceSeconds, Images + images);
+    public StepTiming Add(double stepSeconds, double allReduceSeconds, int images, StepPhases? phases = null) =>
+        new(Steps + 1, StepSeconds + stepSeconds, AllReduceSeconds + allReduceSeconds, Images + images,
+            (Phases ?? new StepPhases()).Plus(phases ?? new StepPhases()));
 }

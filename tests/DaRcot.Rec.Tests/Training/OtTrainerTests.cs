@@ -192,6 +192,28 @@ public sealed class OtTrainerTests : IDisposable
     }
 
     [Fact]
+    public void Every_step_reports_where_its_time_went()
+    {
+        var source = new RandomBatchSource(batchesPerEpoch: 4);
+        using var t = new TinyDenoiser();
+        using var p = new TinyCritic();
+        using var trainer = new OtTrainer(t, p, Options(null, 4));
+        var reports = new List<TrainingProgress>();
+        Run(trainer, source, reports);
+        Assert.Equal(4, reports.Count);
+        foreach (var r in reports)
+        {
+            // Every phase ran, and together they are the step (the loop around them adds only bookkeeping).
+            Assert.All(r.Phases.Named(), phase => Assert.True(phase.Seconds > 0, phase.Name));
+            Assert.InRange(r.Phases.Total, 0.5 * r.StepSeconds, r.StepSeconds + 1e-9);
+        }
+        var sum = reports.Skip(1).Aggregate(new StepPhases(), (a, r) => a.Plus(r.Phases));
+        Assert.Equal(3, trainer.SteadyTiming.Steps);
+        Assert.Equal(sum.TransportBackward, trainer.SteadyTiming.Phases!.TransportBackward, 12);
+        Assert.Equal(sum.Total, trainer.SteadyTiming.Phases.Total, 12);
+    }
+
+    [Fact]
     public void UnpairedMode_FeedsThePotentialTargetsOfAnotherBatch()
     {
         var source = new RandomBatchSource(batchesPerEpoch: 4);
