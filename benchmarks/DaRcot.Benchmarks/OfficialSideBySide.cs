@@ -20,7 +20,7 @@ namespace DaRcot.Benchmarks;
 /// no_grad and prints the medians and ours ÷ official. Thread count: one <c>torch.set_num_threads</c> for the whole
 /// process, so both sides run with the same. Our runtime defaults apply (verified convolutions, NNPACK off); they are
 /// process-wide libtorch switches, so the official graph runs under them too.
-/// <c>--only</c> runs just one side R times (for an external profiler such as perf).
+/// <c>--only</c> runs just one side, W + R times and nothing else (for an external profiler such as perf).
 /// </summary>
 public static class OfficialSideBySide
 {
@@ -75,7 +75,8 @@ public static class OfficialSideBySide
         using var noGrad = no_grad();
 
         // Agreement (also verifies our convolution keys, outside the timing).
-        double dOurs, dTraced, dEager;
+        double dOurs = double.NaN, dTraced, dEager;
+        if (only is null)    // --only (profiling one side): no forward of the other side at all
         using (NewDisposeScope())
         {
             var decisions = TorchRuntime.VerifyConvolutions(() => ours.call(x).Dispose());
@@ -99,12 +100,14 @@ public static class OfficialSideBySide
         for (var w = 0; w < warmup; w++)
             foreach (var side in sides) Time(side.Run);
         var times = sides.Select(_ => new List<double>()).ToArray();
+        PerfControl("enable");
         for (var r = 0; r < reps; r++)
             for (var i = 0; i < sides.Length; i++)
             {
                 var k = (i + r) % sides.Length;
                 times[k].Add(Time(sides[k].Run));
             }
+        PerfControl("disable");
         foreach (var t in io.Values) t.Dispose();
         official.Dispose();
         ours.Dispose();
@@ -117,6 +120,14 @@ public static class OfficialSideBySide
         var (mo, mf) = (Median(times[0]), Median(times[1]));
         return string.Create(CultureInfo.InvariantCulture,
             $"| {name} | {size}² | {get_num_threads()} | {mo:F1} ({times[0].Min():F1}) ms | {mf:F1} ({times[1].Min():F1}) ms | **{mo / mf:F3}** | {dOurs:E1} |");
+    }
+
+    /// <summary>With PERF_CTL_FIFO set (the control fifo of <c>perf record --control fifo:PATH -D -1</c>), samples only
+    /// the measured rounds: not the loading, the agreement check or the warm-up.</summary>
+    private static void PerfControl(string command)
+    {
+        var fifo = Environment.GetEnvironmentVariable("PERF_CTL_FIFO");
+        if (!string.IsNullOrEmpty(fifo)) File.WriteAllText(fifo, command + "\n");
     }
 
     private static double Time(Action run)
