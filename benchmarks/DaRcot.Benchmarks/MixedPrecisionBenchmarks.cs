@@ -46,7 +46,10 @@ public class MixedPrecisionBenchmarks
         var (arch, json) = Models[Model];
         using (no_grad()) _model = ModelFactory.Create(arch, json).Model;
         _model.eval();
-        _input = rand(1, 3, Size, Size);
+        // Channels-last memory, as Restorer hands images to the network (RestorerOptions.ChannelsLast).
+        var drawn = rand(1, 3, Size, Size);
+        _input = DaRcot.Rec.Imaging.MemoryLayout.ToChannelsLast(drawn);
+        if (!ReferenceEquals(_input, drawn)) drawn.Dispose();
         _precision = MixedPrecision.Parse(Precision, nameof(Precision));
     }
 

@@ -91,9 +91,12 @@ public static class OfficialSideBySide
                               $"convolutions off the native path: {(slow.Length == 0 ? "none" : string.Join(", ", slow))}");
         }
 
+        // Ours gets the input as Restorer hands it over (channels-last memory, RestorerOptions.ChannelsLast); the traced
+        // graph the NCHW tensor the official test scripts give it.
+        using var xChannelsLast = DaRcot.Rec.Imaging.MemoryLayout.ToChannelsLast(x);
         var sides = new (string Name, Action Run)[]
         {
-            ("ours", () => ours.call(x)),
+            ("ours", () => ours.call(xChannelsLast)),
             ("official", () => First(official.call(x))),
         };
         if (only is not null) sides = sides.Where(side => side.Name == only).ToArray();

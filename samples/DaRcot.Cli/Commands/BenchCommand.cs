@@ -148,7 +148,9 @@ public sealed class BenchCommand : ICliCommand
 
             // A fixed generator: every run times the same input, and other users of the global RNG are untouched.
             using var generator = new Generator(0);
-            using var input = rand(new long[] { r.Batch, info.InputChannels, r.Size, r.Size }, generator: generator).to(device);
+            using var drawn = rand(new long[] { r.Batch, info.InputChannels, r.Size, r.Size }, generator: generator).to(device);
+            // In channels-last memory on the CPU, as Restorer hands images to the network (RestorerOptions.ChannelsLast).
+            using var input = device.type == DeviceType.CPU ? DaRcot.Rec.Imaging.MemoryLayout.ToChannelsLast(drawn) : drawn;
             // The count is one more untimed forward pass.
             var cost = FlopCounter.Count(model, input);
             var times = Time(model, input, r, device, precision);

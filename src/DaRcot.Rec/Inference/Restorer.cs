@@ -42,6 +42,13 @@ public sealed record RestorerOptions
     /// <see cref="InferencePrecision.BFloat16"/> mixed precision (faster on CPUs with bfloat16 instructions, within a few
     /// hundredths of a dB; see <see cref="MixedPrecision"/>). Results are float32 either way.</summary>
     public InferencePrecision Precision { get; init; } = InferencePrecision.Float32;
+
+    /// <summary>Hand the network its input in channels-last memory on the CPU (default true). The values are the same
+    /// (within float32 rounding: the kernels sum in another order); the layers keep that layout, so libtorch's 1×1 and
+    /// depthwise convolutions take their fast path and the layer norms read channels without a copy. Measured at 2
+    /// threads against the same network fed NCHW: DA-RCOT small 128² 519 → 480 ms, MPRNet 128² 1889 → 1801 ms,
+    /// NAFNet width 32 256² 314 → 266 ms, Restormer 128² 892 → 867 ms.</summary>
+    public bool ChannelsLast { get; init; } = true;
 }
 
 /// <summary>Progress over a list of files: files finished, files in all, and the file just finished.</summary>
@@ -327,6 +334,7 @@ public sealed class Restorer : IDisposable
         var x = (chw ? input.unsqueeze(0) : input).to(float32).to(Device);
         long h = x.shape[2], w = x.shape[3];
         var padded = Padding.PadToMultiple(x, Info.SizeMultiple, Info.PadMode);
+        if (Options.ChannelsLast && Device.type == DeviceType.CPU) padded = MemoryLayout.ToChannelsLast(padded);
 
         IReadOnlyDictionary<string, Tensor> raw;
         if (plan.TileSize is { } tile)
