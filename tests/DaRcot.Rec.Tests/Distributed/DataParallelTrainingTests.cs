@@ -1,3 +1,4 @@
+using DaRcot.Rec.Tests.Infrastructure;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
@@ -163,21 +164,6 @@ public sealed class DataParallelTrainingTests(ITestOutputHelper log) : IDisposab
         {
             throw new InvalidOperationException($"cannot start {start.FileName} ({e.Message}): run eng/ensure-mpi.sh, which installs MPICH (eng/test.sh does).", e);
         }
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{name} did not finish in 120 s");
-            }
-            return (process.ExitCode, await stdout + "\n--- stderr ---\n" + await stderr);
-        }
+        return await ChildProcess.Wait(process, name);
     }
 }

@@ -1,3 +1,4 @@
+using DaRcot.Rec.Tests.Infrastructure;
 using System.Diagnostics;
 using DaRcot.Cli;
 using DaRcot.Rec.Imaging;
@@ -103,25 +104,7 @@ public sealed class ShardedProcessesTests(ITestOutputHelper log) : IDisposable
         return start;
     }
 
-    private static async Task<(int Code, string Output)> Wait(Process process, string name)
-    {
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{name} did not finish in 120 s");
-            }
-            return (process.ExitCode, await stdout + "\n--- stderr ---\n" + await stderr);
-        }
-    }
+    private static Task<(int Code, string Output)> Wait(Process process, string name) => ChildProcess.Wait(process, name);
 
     private static Task<(int Code, string Output)> RunShard(string manifest, string output, int k) =>
         Wait(Process.Start(Start(manifest, output, $"{k}/3"))!, $"shard {k}/3");
