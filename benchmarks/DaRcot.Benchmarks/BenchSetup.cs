@@ -21,6 +21,23 @@ public static class BenchSetup
         set_num_threads(Threads);
         manual_seed(0);
     }
+
+    /// <summary>A registered architecture with its official constructor arguments, in eval mode.</summary>
+    public static nn.Module<Tensor, Tensor> CreateModel(string arch, string? configJson)
+    {
+        nn.Module<Tensor, Tensor> model;
+        using (no_grad()) model = DaRcot.Rec.Models.ModelFactory.Create(arch, configJson).Model;
+        model.eval();
+        return model;
+    }
+
+    /// <summary>A random 1×3×size×size image in channels-last memory, as <c>Restorer</c> hands images to a network
+    /// (<c>RestorerOptions.ChannelsLast</c>).</summary>
+    public static Tensor RestorerInput(int size)
+    {
+        using var drawn = rand(1, 3, size, size);
+        return DaRcot.Rec.Imaging.MemoryLayout.ToChannelsLast(drawn).alias();
+    }
 }
 
 /// <summary>

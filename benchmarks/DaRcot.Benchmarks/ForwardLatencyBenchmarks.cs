@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using DaRcot.Rec.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -40,12 +39,8 @@ public class ForwardLatencyBenchmarks
     {
         BenchSetup.Init();
         var (arch, json) = Models[Model];
-        using (no_grad()) _model = ModelFactory.Create(arch, json).Model;
-        _model.eval();
-        // Channels-last memory, as Restorer hands images to the network (RestorerOptions.ChannelsLast).
-        var drawn = rand(1, 3, Size, Size);
-        _input = DaRcot.Rec.Imaging.MemoryLayout.ToChannelsLast(drawn);
-        if (!ReferenceEquals(_input, drawn)) drawn.Dispose();
+        _model = BenchSetup.CreateModel(arch, json);
+        _input = BenchSetup.RestorerInput(Size);
     }
 
     [GlobalCleanup]

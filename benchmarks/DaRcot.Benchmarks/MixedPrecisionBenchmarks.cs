@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using DaRcot.Rec.Models;
 using DaRcot.Rec.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -44,12 +43,8 @@ public class MixedPrecisionBenchmarks
     {
         BenchSetup.Init();
         var (arch, json) = Models[Model];
-        using (no_grad()) _model = ModelFactory.Create(arch, json).Model;
-        _model.eval();
-        // Channels-last memory, as Restorer hands images to the network (RestorerOptions.ChannelsLast).
-        var drawn = rand(1, 3, Size, Size);
-        _input = DaRcot.Rec.Imaging.MemoryLayout.ToChannelsLast(drawn);
-        if (!ReferenceEquals(_input, drawn)) drawn.Dispose();
+        _model = BenchSetup.CreateModel(arch, json);
+        _input = BenchSetup.RestorerInput(Size);
         _precision = MixedPrecision.Parse(Precision, nameof(Precision));
     }
 

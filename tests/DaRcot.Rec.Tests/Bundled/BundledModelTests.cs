@@ -81,8 +81,8 @@ public sealed class BundledModelTests(ITestOutputHelper output) : IDisposable
             Tensor restored;
             using (no_grad()) restored = model.forward(noisy).clamp(0, 1);
             Assert.Equal(clean.shape, restored.shape);
-            var noisyPsnr = IndependentPsnr(noisy, clean);
-            var restoredPsnr = IndependentPsnr(restored, clean);
+            var noisyPsnr = IndependentMetrics.Psnr(noisy, clean);
+            var restoredPsnr = IndependentMetrics.Psnr(restored, clean);
             // σ = 25 noise on 8 bit is about 20.3 dB; measured on this crop when the model was trained: see MODEL_CARD.md.
             Assert.InRange(noisyPsnr, 19.5, 21.5);
             Assert.True(restoredPsnr - noisyPsnr >= MinimumGainDb, $"noisy {noisyPsnr:F2} dB, restored {restoredPsnr:F2} dB");
@@ -108,8 +108,8 @@ public sealed class BundledModelTests(ITestOutputHelper output) : IDisposable
         {
             Tensor restored;
             using (no_grad()) restored = EvaluationRunner.Quantize8(model.forward(degraded));
-            var before = IndependentPsnr(degraded, clean);
-            var after = IndependentPsnr(restored, clean);
+            var before = IndependentMetrics.Psnr(degraded, clean);
+            var after = IndependentMetrics.Psnr(restored, clean);
             _output.WriteLine($"{task}: {before:F2} dB -> {after:F2} dB ({after - before:+0.00;-0.00} dB)");
             Assert.True(after - before >= minimumGainDb, $"{task}: degraded {before:F2} dB, restored {after:F2} dB, gain below {minimumGainDb} dB");
         }
@@ -118,15 +118,6 @@ public sealed class BundledModelTests(ITestOutputHelper output) : IDisposable
     /// <summary>Conservative margin under the gain measured on the crop above (see MODEL_CARD.md).</summary>
     private const double MinimumGainDb = 6.0;
 
-    /// <summary>PSNR from its definition with plain double arithmetic, independent of DaRcot.Rec.Metrics.</summary>
-    private static double IndependentPsnr(Tensor a, Tensor b)
-    {
-        var x = a.to(float64).data<double>().ToArray();
-        var y = b.to(float64).data<double>().ToArray();
-        double sum = 0;
-        for (var i = 0; i < x.Length; i++) sum += (x[i] - y[i]) * (x[i] - y[i]);
-        return 10 * Math.Log10(1.0 / (sum / x.Length));
-    }
 
     [Fact]
     public void Restore_without_model_options_uses_the_bundled_model_and_keeps_the_size()

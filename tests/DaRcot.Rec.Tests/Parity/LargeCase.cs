@@ -68,8 +68,11 @@ internal sealed class LargeCase : IDisposable
     }
 
     /// <summary>Every named output of <paramref name="model"/> on the case's input.</summary>
-    public IReadOnlyDictionary<string, Tensor> Forward(nn.Module<Tensor, Tensor> model) =>
-        model is INamedOutputs named ? named.ForwardNamed(Input) : new Dictionary<string, Tensor> { [INamedOutputs.Final] = model.forward(Input) };
+    public IReadOnlyDictionary<string, Tensor> Forward(nn.Module<Tensor, Tensor> model) => Forward(model, Input);
+
+    /// <summary>The model's outputs on <paramref name="input"/> (the case's input, e.g. in another memory layout).</summary>
+    public static IReadOnlyDictionary<string, Tensor> Forward(nn.Module<Tensor, Tensor> model, Tensor input) =>
+        model is INamedOutputs named ? named.ForwardNamed(input) : new Dictionary<string, Tensor> { [INamedOutputs.Final] = model.forward(input) };
 
     /// <summary>Max |ours − official| of each official output, and the case's loss (sum of mean(output²)) on ours.</summary>
     public (IReadOnlyDictionary<string, double> Errors, Tensor Loss) MeasureOutputs(IReadOnlyDictionary<string, Tensor> outputs)

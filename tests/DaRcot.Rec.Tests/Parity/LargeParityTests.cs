@@ -39,7 +39,16 @@ public class LargeParityTests(ITestOutputHelper log)
 
     [SkippableTheory]
     [MemberData(nameof(Cases))]
-    public void Outputs_and_gradients_match_the_official_code(string name, int threads)
+    public void Outputs_and_gradients_match_the_official_code(string name, int threads) => CheckOutputsAndGradients(name, threads, channelsLast: false);
+
+    /// <summary>The same with the input in channels-last memory, as <see cref="Restorer"/> hands it to the network
+    /// (<see cref="RestorerOptions.ChannelsLast"/>): every layer then computes in that layout, forward and backward.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void Outputs_and_gradients_match_the_official_code_from_channels_last_input(string name, int threads) =>
+        CheckOutputsAndGradients(name, threads, channelsLast: true);
+
+    private void CheckOutputsAndGradients(string name, int threads, bool channelsLast)
     {
         using var c = LargeCase.Load(name);
         Assert.Equal(new[] { 1, 2, 4 }, c.Threads); // the theory data above must cover every listed count
@@ -48,7 +57,8 @@ public class LargeParityTests(ITestOutputHelper log)
         using var model = c.LoadModel();
 
         var sw = Stopwatch.StartNew();
-        var (errors, loss) = c.MeasureOutputs(c.Forward(model));
+        using var input = channelsLast ? DaRcot.Rec.Imaging.MemoryLayout.ToChannelsLast(c.Input) : c.Input.alias();
+        var (errors, loss) = c.MeasureOutputs(LargeCase.Forward(model, input));
         var forwardMs = sw.ElapsedMilliseconds;
         AssertOutputs(c, errors, threads);
         Assert.True(Math.Abs(loss.item<float>() - c.LossValue) <= 1e-5 * c.LossValue, $"loss {loss.item<float>()} vs official {c.LossValue}");
@@ -62,7 +72,7 @@ public class LargeParityTests(ITestOutputHelper log)
         foreach (var (key, p) in model.named_parameters())
             if (!c.GradL2.ContainsKey(key))
                 Assert.True(p.grad is null || p.grad.abs().max().item<float>() == 0, $"{key} has a gradient, the official model gives it none");
-        log.WriteLine($"{name} @ {threads} threads: {c.GradL2.Count} gradient norms within {c.GradRelTol} (worst {worst.Value:E2} at {worst.Key}); forward {forwardMs} ms, backward {backwardMs} ms");
+        log.WriteLine($"{name} @ {threads} threads{(channelsLast ? ", channels-last input" : "")}: {c.GradL2.Count} gradient norms within {c.GradRelTol} (worst {worst.Value:E2} at {worst.Key}); forward {forwardMs} ms, backward {backwardMs} ms");
     }
 
     [SkippableTheory]

@@ -150,19 +150,9 @@ public sealed class MixedPrecisionTests(ITestOutputHelper output)
         var degraded = EvaluationRunner.Quantize8(DegradationRegistry.Create(task).Apply(clean, 11L));
         using var fp32 = Restorer.LoadBundled();
         using var bf16 = Restorer.LoadBundled(new RestorerOptions { Precision = InferencePrecision.BFloat16 });
-        var psnr32 = Psnr(EvaluationRunner.Quantize8(fp32.Restore(degraded)), clean);
-        var psnr16 = Psnr(EvaluationRunner.Quantize8(bf16.Restore(degraded)), clean);
+        var psnr32 = IndependentMetrics.Psnr(EvaluationRunner.Quantize8(fp32.Restore(degraded)), clean);
+        var psnr16 = IndependentMetrics.Psnr(EvaluationRunner.Quantize8(bf16.Restore(degraded)), clean);
         _output.WriteLine($"{task}: fp32 {psnr32:F3} dB, bf16 {psnr16:F3} dB ({psnr16 - psnr32:+0.000;-0.000})");
         Assert.InRange(psnr16 - psnr32, -0.05, 0.05);
-    }
-
-    /// <summary>PSNR from its definition in double arithmetic (independent of the library's metrics).</summary>
-    private static double Psnr(Tensor a, Tensor b)
-    {
-        var x = a.to(float64).data<double>().ToArray();
-        var y = b.to(float64).data<double>().ToArray();
-        double sum = 0;
-        for (var i = 0; i < x.Length; i++) sum += (x[i] - y[i]) * (x[i] - y[i]);
-        return 10 * Math.Log10(1.0 / (sum / x.Length));
     }
 }
