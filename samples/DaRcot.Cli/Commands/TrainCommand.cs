@@ -33,7 +33,8 @@ namespace DaRcot.Cli.Commands;
 ///   "potential": { "kind": "official" | "pooled", "patch": 128, "width": 8 | 16 | 32 | 64 },
 ///   "data":      { "clean": "folder of clean images", "tasks": ["denoise_25", "derain"],   // synthetic degradations
 ///                  or "official_root": "data/Train", "data_dir": "data_dir", "tasks": [...],   // official layout
-///                  "patch_size": 128, "batch_size": 2, "samples_per_epoch": 0, "workers": 2, "seed": 1 },
+///                  "patch_size": 128, "batch_size": 2, "samples_per_epoch": 0, "workers": 2, "seed": 1,
+///                  "synthesis_context": 0 },   // pixels around each patch a synthetic degradation sees (blur)
 ///   "trainer":   { ...OtTrainerOptions: "epochs", "lr", "step", "optimizer", "potential_steps", "mode", "pairnum",
 ///                  "sigma", "Sigma", "seed", "max_steps", "checkpoint_every", ... },
 ///   "output":    "runs/my-run",
@@ -141,6 +142,7 @@ public sealed class TrainCommand : ICliCommand
         [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 2;
         [JsonPropertyName("samples_per_epoch")] public int SamplesPerEpoch { get; init; }
         [JsonPropertyName("workers")] public int Workers { get; init; } = 2;
+        [JsonPropertyName("synthesis_context")] public int SynthesisContext { get; init; }
         [JsonPropertyName("seed")] public long Seed { get; init; } = 1;
 
         /// <summary>Throws <see cref="TrainingConfigException"/> naming the first invalid field.</summary>
@@ -150,6 +152,7 @@ public sealed class TrainCommand : ICliCommand
             if (BatchSize < 1) throw new TrainingConfigException("data.batch_size", $"must be >= 1, got {BatchSize}.");
             if (SamplesPerEpoch < 0) throw new TrainingConfigException("data.samples_per_epoch", $"must be >= 0 (0 = every item once), got {SamplesPerEpoch}.");
             if (Workers < 1) throw new TrainingConfigException("data.workers", $"must be >= 1, got {Workers}.");
+            if (SynthesisContext < 0) throw new TrainingConfigException("data.synthesis_context", $"must be >= 0 (0 = degrade the patch alone), got {SynthesisContext}.");
         }
     }
 
@@ -286,6 +289,7 @@ public sealed class TrainCommand : ICliCommand
             SamplesPerEpoch = data.SamplesPerEpoch,
             Workers = data.Workers,
             Seed = data.Seed,
+            SynthesisContext = data.SynthesisContext,
             FailFast = failFast,
             // Data-parallel: this rank builds only its rows of every global batch.
             ShardIndex = job.Rank,

@@ -1,5 +1,7 @@
 using DaRcot.Rec.Data.Datasets;
+using DaRcot.Rec.Data.Degradations;
 using DaRcot.Rec.Data.Samplers;
+using DaRcot.Rec.Imaging;
 using SixLabors.ImageSharp.PixelFormats;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -51,6 +53,56 @@ public class PatchCropTests
             }
         Assert.Equal(6, index);
         Assert.True(offsets.Count > 1, "six samples should not all share one crop offset");
+    }
+
+    [Theory]
+    [InlineData(AugmentationPolicy.None)]
+    [InlineData(AugmentationPolicy.OfficialNoIdentity)]
+    public void A_synthesis_context_blurs_each_patch_exactly_as_the_whole_image_is_blurred(AugmentationPolicy augmentation)
+    {
+        // A fixed Gaussian blur (σ 1.5: an 11×11 kernel, radius 5) on the position-coded image of the test above. With
+        // a context of 5 pixels, every degraded patch must equal the same window of the whole (centre-cropped) image
+        // blurred at once; patches at the image border see the mirrored image, which is what the blur's own reflect
+        // padding of the whole image gives too. Without context the patch is blurred alone, and its border differs.
+        using var tmp = new TempFolder();
+        var file = TempFolder.Write(Path.Combine(tmp.Dir("x"), "coords.png"), 75, 53, (x, y) => new Rgb24((byte)x, (byte)y, (byte)((7 * x + 3 * y) & 255)));
+        var blur = new GaussianBlur(ParameterRange.Fixed(1.5));
+        var items = new[] { new TrainingItem(5, file, null, blur) };
+        using var image = ImageTensor.Load(file);
+        using var window = image[.., .., 2..50, 5..69].contiguous(); // centre crop to 48×64, as above
+        using var wholeBlurred = BlurKernels.Apply(window, [BlurKernels.Gaussian(1.5)]).clamp(0, 1);
+        const int P = 16, samples = 24;
+        double Worst(int context)
+        {
+            using var source = new StreamingBatchSource(items, new StreamingBatchOptions
+            {
+                BatchSize = samples, PatchSize = P, CropBase = 16, Seed = 3, Augmentation = augmentation,
+                SamplesPerEpoch = samples, PrefetchBatches = 0, Workers = 1, SynthesisContext = context,
+            });
+            double worst = 0;
+            foreach (var batch in source.GetBatches(1))
+                using (batch)
+                    for (int s = 0; s < batch.Count; s++)
+                    {
+                        // The patch's position and orientation, found from its clean pixels (every window is unique).
+                        var clean = batch.Target[s];
+                        var found = false;
+                        for (int mode = 0; mode < 8 && !found; mode++)
+                        for (int top = 0; top + P <= 48 && !found; top++)
+                        for (int left = 0; left + P <= 64 && !found; left++)
+                        {
+                            using var candidate = Augmentation.Apply(window[0, .., top..(top + P), left..(left + P)].contiguous(), mode);
+                            if (!candidate.allclose(clean, rtol: 0, atol: 0)) continue;
+                            found = true;
+                            using var expected = Augmentation.Apply(wholeBlurred[0, .., top..(top + P), left..(left + P)].contiguous(), mode);
+                            worst = Math.Max(worst, (batch.Degraded[s] - expected).abs().max().item<float>());
+                        }
+                        Assert.True(found, $"sample {s}: its clean patch is no window of the image");
+                    }
+            return worst;
+        }
+        Assert.True(Worst(5) <= 1e-6, $"with context: {Worst(5)}");
+        Assert.True(Worst(0) > 0.05, $"without context the patch borders should differ, max |Δ| {Worst(0)}");
     }
 
     [Fact]

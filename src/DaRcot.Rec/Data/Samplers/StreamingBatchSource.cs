@@ -20,6 +20,13 @@ public sealed record StreamingBatchOptions
     /// <summary>Square patch side (official: 128).</summary>
     public int PatchSize { get; init; } = 128;
 
+    /// <summary>Pixels of real image around each patch that a synthetic degradation sees before the patch is cut out
+    /// (0 = degrade the patch alone, as the official code does). A blur kernel applied to the patch alone has to invent
+    /// what lies beyond the patch (by reflection), so with a 21-pixel kernel about a third of a 64×64 patch is blurred
+    /// from made-up content; with a context of half the kernel the patch is blurred exactly as the same region of the
+    /// whole photo would be. The patch position and augmentation are the same draws as without context.</summary>
+    public int SynthesisContext { get; init; }
+
     /// <summary>Images are first centre-cropped to multiples of this (official: 16; 1 = off).</summary>
     public int CropBase { get; init; } = 16;
 
@@ -101,6 +108,7 @@ public sealed class StreamingBatchSource : ITrainingBatchSource, IDisposable
         _logger = logger ?? NullLogger.Instance;
         if (_options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.BatchSize, "BatchSize must be >= 1.");
         if (_options.PatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.PatchSize, "PatchSize must be >= 1.");
+        if (_options.SynthesisContext < 0) throw new ArgumentOutOfRangeException(nameof(options), _options.SynthesisContext, "SynthesisContext must be >= 0.");
         if (_options.CropBase < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.CropBase, "CropBase must be >= 1.");
         if (_options.PrefetchBatches < 0 || _options.Workers < 1) throw new ArgumentOutOfRangeException(nameof(options), "PrefetchBatches must be >= 0 and Workers >= 1.");
         if (_options.ShardCount < 1 || _options.ShardIndex < 0 || _options.ShardIndex >= _options.ShardCount)
@@ -275,6 +283,11 @@ public sealed class StreamingBatchSource : ITrainingBatchSource, IDisposable
         {
             var item = Sampler.Items[i];
             var random = SampleSeed.CreateRandom(_options.Seed, epoch, index, stream: 2);
+            if (item.InputPath is null && _options.SynthesisContext > 0)
+            {
+                var (synthesized, cleanOfIt) = CropSynthesizeWithContextAndAugment(item, random, epoch, index);
+                return (i, synthesized, cleanOfIt);
+            }
             var (input, cleanPatch) = CropAndAugment(item, random);
             return (i, input ?? Synthesize(item, cleanPatch, epoch, index), cleanPatch);
         });
@@ -337,6 +350,39 @@ public sealed class StreamingBatchSource : ITrainingBatchSource, IDisposable
         var cleanPatch = Patch(clean, cleanWindow, top, left, mode);
         var inputPatch = input is null ? null : Patch(input, CentreCrop(input), top, left, mode);
         return (inputPatch, cleanPatch);
+    }
+
+    /// <summary>
+    /// The patch of a synthesised item when the degradation may see <see cref="StreamingBatchOptions.SynthesisContext"/>
+    /// pixels around it. The patch position and augmentation are the same draws as in <see cref="CropAndAugment"/>.
+    /// The patch grown by the context on every side is copied out (mirrored where it runs past the image, as the
+    /// degradations' own padding would do), flipped/rotated (the patch stays at its centre), degraded, and the centre
+    /// cut out of the degraded and the clean region alike. Augmenting before degrading keeps the official order, so
+    /// e.g. rain streaks keep their direction distribution.
+    /// </summary>
+    private (Tensor Degraded, Tensor Clean) CropSynthesizeWithContextAndAugment(TrainingItem item, Random random, int epoch, long index)
+    {
+        var clean = Cache.Get(item.TargetPath);
+        var window = CentreCrop(clean);
+        var (top, left) = DrawCrop(window, item.TargetPath, random);
+        int mode = Augmentation.DrawMode(random, _options.Augmentation);
+        int p = _options.PatchSize, m = _options.SynthesisContext;
+        int regionTop = Math.Max(0, top - m), regionLeft = Math.Max(0, left - m);
+        int regionBottom = Math.Min(window.Height, top + p + m), regionRight = Math.Min(window.Width, left + p + m);
+        using var scope = torch.NewDisposeScope();
+        var region = clean.CropToTensor(window.Top + regionTop, window.Left + regionLeft, regionBottom - regionTop, regionRight - regionLeft);
+        long[] pad = [m - (left - regionLeft), m - (regionRight - left - p), m - (top - regionTop), m - (regionBottom - top - p)];
+        if (pad.Any(v => v > 0))
+        {
+            // Reflection needs each pad smaller than the side it mirrors; a region thinner than that repeats its edge.
+            var reflect = pad[0] < region.shape[2] && pad[1] < region.shape[2] && pad[2] < region.shape[1] && pad[3] < region.shape[1];
+            region = nn.functional.pad(region.unsqueeze(0), pad, reflect ? PaddingModes.Reflect : PaddingModes.Replicate).squeeze(0);
+        }
+        if (mode != 0) region = Augmentation.Apply(region, mode);
+        var degradedRegion = Synthesize(item, region, epoch, index);
+        var degraded = degradedRegion.narrow(1, m, p).narrow(2, m, p).contiguous();
+        var cleanPatch = region.narrow(1, m, p).narrow(2, m, p).contiguous();
+        return (degraded.MoveToOuterDisposeScope(), cleanPatch.MoveToOuterDisposeScope());
     }
 
     private Tensor CropOne(string path, Random random)
