@@ -43,10 +43,14 @@ public static class BundledModel
         DecBlkNums = [1, 1, 1],
     };
 
-    /// <summary>The REC options: zero padding (NAFNet's own), a REGM of width 8 with one block per level.</summary>
+    /// <summary>The REC options: reflect padding to a multiple of 8, a REGM of width 8 with one block per level.</summary>
+    /// <remarks>Reflect, not NAFNet's zero padding: the model was trained on 64×64 patches that are never padded, and
+    /// a black band below or right of a photo whose side is not a multiple of 8 reads to it as a degradation near the
+    /// border. Measured on 8 degraded copies of the held-out photo (451×300): reflect gains 0.05–0.62 dB PSNR per
+    /// degradation over zero padding (blur +0.62, haze +0.59) with the same weights.</remarks>
     public static RecOptions RecOptions { get; } = new()
     {
-        PadMode = PadMode.Zero,
+        PadMode = PadMode.Reflect,
         Regm = new RegmOptions { Width = 8, Blocks = [1, 1, 1, 1], Heads = [1, 1, 2, 2] },
     };
 
@@ -65,7 +69,7 @@ public static class BundledModel
     /// <summary>
     /// Builds the bundled model, loads the embedded weights strictly and puts it in eval mode (CPU, float32).
     /// </summary>
-    /// <returns>The model and its inference description (zero padding to <see cref="ResidualConditionedMap.SizeMultiple"/>).</returns>
+    /// <returns>The model and its inference description (reflect padding to <see cref="ResidualConditionedMap.SizeMultiple"/>).</returns>
     /// <exception cref="CheckpointFormatException">No embedded weights, or they cannot be read.</exception>
     /// <exception cref="StateDictMismatchException">The weights do not fit the architecture.</exception>
     public static (ResidualConditionedMap Model, ArchInfo Info) Load(ILogger? logger = null)
@@ -112,7 +116,7 @@ public static class BundledModel
     public static ArchInfo Info(ResidualConditionedMap model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return new ArchInfo(ArchName, model.SizeMultiple, PadMode.Zero, null, BackboneConfig.ImgChannel, BackboneConfig.ImgChannel, BackboneConfig);
+        return new ArchInfo(ArchName, model.SizeMultiple, RecOptions.PadMode, null, BackboneConfig.ImgChannel, BackboneConfig.ImgChannel, BackboneConfig);
     }
 
     private static (ResidualConditionedMap, ArchInfo) Load(string path, ILogger? logger, string source)
