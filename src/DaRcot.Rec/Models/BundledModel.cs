@@ -54,6 +54,11 @@ public static class BundledModel
         Regm = new RegmOptions { Width = 8, Blocks = [1, 1, 1, 1], Heads = [1, 1, 2, 2] },
     };
 
+    /// <summary>The degradations (<see cref="Data.Degradations.DegradationRegistry"/> names) this model claims to improve:
+    /// every one is measured on a held-out photo in the model card and asserted by the tests. Motion blur (<c>deblur</c>)
+    /// is in its training set but not here: the model does not improve it (model card, "Limits").</summary>
+    public static IReadOnlyList<string> ClaimedTasks { get; } = ["denoise_15", "denoise_25", "denoise_50", "derain", "dehaze", "lowlight"];
+
     /// <summary>Builds the bundled architecture with freshly initialised weights (what the training tool trains).</summary>
     public static ResidualConditionedMap Create(ILogger? logger = null) => RecModels.NAFNetRec(BackboneConfig, RecOptions, logger);
 
